@@ -1,0 +1,215 @@
+"""Encode and decode Karabo Bridge messages (protocol 1.0 and 2.2)."""
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+import numpy as np
+import zmq
+
+from . import _numpy_msgpack
+from .errors import DecodeError
+
+__all__ = ["serialize", "deserialize", "PROTOCOL_VERSIONS"]
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSIONS = ("1.0", "2.2")
+
+# Single array parts of big detectors exceed msgpack's default limits.
+_MAX_BIN_LEN = 0x7FFFFFFF
+_ARRAY_CONTENTS = ("array", "ImageData")
+
+Frame = bytes | bytearray | memoryview | zmq.Frame
+
+
+def dummy_timestamp() -> dict[str, Any]:
+    """Return timestamp metadata for the wall-clock time now, in the reference format."""
+    now = time.time()
+    # The split of str(float) is the wire convention: 'sec' and an
+    # 18-digit (attosecond) right-padded 'frac', both as strings.
+    sec, _, frac = str(now).partition(".")
+    return {"timestamp": now, "timestamp.sec": sec, "timestamp.frac": frac.ljust(18, "0")}
+
+
+def _builtin(obj: Any) -> Any:
+    """msgpack ``default`` hook for protocol 2.2: numpy scalars become Python scalars."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot serialize object of type {type(obj).__name__}")
+
+
+def _source_metadata(
+    metadata: Mapping[str, Mapping], source: str, stamp: dict | None
+) -> dict[str, Any]:
+    """Copy one source's metadata, adding the dummy timestamp when it has none."""
+    meta = dict(metadata.get(source, {}))
+    if stamp is not None and "timestamp" not in meta:
+        meta.update(stamp)
+    return meta
+
+
+def serialize(
+    data: Mapping[str, Mapping[str, Any]],
+    metadata: Mapping[str, Mapping[str, Any]] | None = None,
+    protocol_version: str = "2.2",
+    dummy_timestamps: bool = False,
+) -> list[bytes | memoryview]:
+    """Encode one train ``{source: {key: value}}`` into the frames of a bridge message."""
+    if protocol_version not in PROTOCOL_VERSIONS:
+        raise ValueError(f"Unknown protocol version {protocol_version}")
+    if metadata is None:
+        metadata = {src: props.get("metadata", {}) for src, props in data.items()}
+    stamp = dummy_timestamp() if dummy_timestamps else None
+    if protocol_version == "1.0":
+        return [_serialize_v1(data, metadata, stamp)]
+    return _serialize_v2(data, metadata, stamp)
+
+
+def _serialize_v1(data: Mapping, metadata: Mapping, stamp: dict | None) -> bytes:
+    """Pack a whole train into the single protocol 1.0 frame."""
+    body = {}
+    for source, props in data.items():
+        # Protocol 1.0 carries metadata inside each source's map; copy so
+        # the caller's dict is left untouched.
+        body[source] = dict(props)
+        body[source]["metadata"] = _source_metadata(metadata, source, stamp)
+    return msgpack.packb(body, use_bin_type=True, default=_numpy_msgpack.encode)
+
+
+def _serialize_v2(data: Mapping, metadata: Mapping, stamp: dict | None) -> list:
+    """Pack a train as protocol 2.2 header/payload pairs; array payloads are views."""
+    pack = msgpack.Packer(use_bin_type=True, default=_builtin).pack
+    frames: list[bytes | memoryview] = []
+    for source in sorted(data):
+        props = data[source]
+        values = {k: v for k, v in props.items() if not isinstance(v, np.ndarray)}
+        meta = _source_metadata(metadata, source, stamp)
+        frames.append(pack({"source": source, "content": "msgpack", "metadata": meta}))
+        frames.append(pack(values))
+        for path, array in props.items():
+            if not isinstance(array, np.ndarray):
+                continue
+            _numpy_msgpack.check_array_dtype(array.dtype)
+            if not array.flags.c_contiguous:
+                array = np.ascontiguousarray(array)
+            frames.append(
+                pack(
+                    {
+                        "source": source,
+                        "content": "array",
+                        "path": path,
+                        "dtype": str(array.dtype),
+                        "shape": array.shape,
+                    }
+                )
+            )
+            frames.append(_numpy_msgpack.raw_bytes(array))
+    return frames
+
+
+def _as_buffer(frame: Frame) -> memoryview:
+    """Return a flat byte view of a received frame without copying it."""
+    view = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view
+
+
+def _unpack(buf: memoryview, index: int, what: str, **options: Any) -> Any:
+    """Unpack one msgpack frame, turning any failure into a DecodeError for that frame."""
+    try:
+        return msgpack.unpackb(
+            buf, raw=False, max_bin_len=_MAX_BIN_LEN, strict_map_key=False, **options
+        )
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+        detail = str(exc) or type(exc).__name__  # some msgpack errors have no message
+        raise DecodeError(index, f"{what} could not be decoded: {detail}") from exc
+
+
+def _unpack_map(buf: memoryview, index: int, what: str) -> dict:
+    """Unpack a frame that must hold a msgpack map."""
+    obj = _unpack(buf, index, what)
+    if not isinstance(obj, dict):
+        raise DecodeError(index, f"{what} is a msgpack {type(obj).__name__}, expected a map")
+    return obj
+
+
+def deserialize(msg: Sequence[Frame]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Decode the frames of one bridge message into ``(data, metadata)`` keyed by source."""
+    buffers = [_as_buffer(frame) for frame in msg]
+    if not buffers:
+        return {}, {}  # what serialize() makes of a train without sources
+    if len(buffers) == 1:
+        return _deserialize_v1(buffers[0])
+    if len(buffers) % 2:
+        # The reference client silently drops it too; a warning helps debugging.
+        logger.warning(
+            "ignoring trailing frame %d of a %d-frame message", len(buffers) - 1, len(buffers)
+        )
+    data: dict[str, dict] = {}
+    meta: dict[str, dict] = {}
+    for index in range(0, len(buffers) - 1, 2):
+        header = _unpack_map(buffers[index], index, "header")
+        for key in ("source", "content"):
+            if key not in header:
+                raise DecodeError(index, f"header has no {key!r} key")
+        source, content = header["source"], header["content"]
+        if not isinstance(source, str):
+            raise DecodeError(index, f"source name {source!r} is not a string")
+        if content == "msgpack":
+            data.setdefault(source, {}).update(
+                _unpack_map(buffers[index + 1], index + 1, "payload")
+            )
+            meta[source] = header.get("metadata", {})
+            if not isinstance(meta[source], dict):
+                raise DecodeError(index, "header 'metadata' is not a map")
+        elif content in _ARRAY_CONTENTS:
+            # Lenient: an array part may precede its source's msgpack part,
+            # and the legacy 'ImageData' kind is read like 'array'.
+            data.setdefault(source, {})[header.get("path")] = _decode_array(
+                header, buffers[index + 1], index
+            )
+            meta.setdefault(source, {})
+        else:
+            raise DecodeError(index, f"unknown content type {content!r}")
+    return data, meta
+
+
+def _decode_array(header: dict, payload: memoryview, index: int) -> np.ndarray:
+    """Build an array that views the payload frame, checking it against its header."""
+    missing = [key for key in ("path", "dtype", "shape") if key not in header]
+    if missing:
+        raise DecodeError(index, f"array header lacks {', '.join(map(repr, missing))}")
+    try:
+        dtype = np.dtype(header["dtype"])
+        _numpy_msgpack.check_array_dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(index, f"unusable dtype {header['dtype']!r}: {exc}") from exc
+    shape = header["shape"]
+    if not isinstance(shape, (list, tuple)) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    ):
+        raise DecodeError(index, f"shape {shape!r} is not a list of non-negative integers")
+    expected = math.prod(shape) * dtype.itemsize
+    if payload.nbytes != expected:
+        raise DecodeError(
+            index + 1,
+            f"array {header['path']!r} has {payload.nbytes} bytes, "
+            f"shape {list(shape)} of {dtype} needs {expected}",
+        )
+    return np.frombuffer(payload, dtype=dtype).reshape(shape)
+
+
+def _deserialize_v1(buf: memoryview) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Decode a single-frame protocol 1.0 message."""
+    if bytes(buf[:6]) == b"Error:":
+        # A REP server's reply to a request other than b'next'.
+        raise DecodeError(0, f"server answered with an error: {bytes(buf)!r}")
+    body = _unpack(buf, 0, "protocol 1.0 body", object_hook=_numpy_msgpack.decode)
+    if not isinstance(body, dict) or not all(isinstance(v, dict) for v in body.values()):
+        raise DecodeError(0, "protocol 1.0 body is not a map of source maps")
+    return body, {source: props.get("metadata", {}) for source, props in body.items()}

@@ -1,0 +1,48 @@
+"""pykarabo: a Python implementation of the Karabo control and data system, wire-compatible with Karabo 3."""
+
+from pykarabo._core.binary import (
+    MAX_DEPTH,
+    decodeBinary,
+    decodeBinaryPos,
+    encodeBinary,
+    encodeBinaryBuffers,
+    encodeBinaryLayout,
+)
+from pykarabo._core.hash import (
+    Attributes,
+    Encoding,
+    Hash,
+    ImageData,
+    NDArray,
+    Node,
+    Schema,
+    textToValue,
+    valueToText,
+)
+from pykarabo._core.types import Types
+from pykarabo.errors import DeserializationError, KaraboError, KaraboTimeoutError, ValidationError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attributes",
+    "DeserializationError",
+    "Encoding",
+    "Hash",
+    "ImageData",
+    "KaraboError",
+    "KaraboTimeoutError",
+    "MAX_DEPTH",
+    "NDArray",
+    "Node",
+    "Schema",
+    "Types",
+    "ValidationError",
+    "decodeBinary",
+    "decodeBinaryPos",
+    "encodeBinary",
+    "encodeBinaryBuffers",
+    "encodeBinaryLayout",
+    "textToValue",
+    "valueToText",
+]
