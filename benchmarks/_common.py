@@ -22,7 +22,25 @@ class Timing:
 
     def measure(self, fn):
         """Median and minimum time of one call of ``fn`` (seconds), and the loop count used."""
-        timer = timeit.Timer(fn)
+        return self.measure_many({"fn": fn})["fn"]
+
+    def measure_many(self, fns):
+        """Like ``measure`` for a dict name -> fn, batches interleaved round-robin.
+
+        Contenders that are compared with each other are measured in alternation, so a change of
+        machine load during the measurement affects all of them alike.
+        """
+        timers = {k: timeit.Timer(f) for k, f in fns.items()}
+        loops = {k: self._loops(t) for k, t in timers.items()}
+        runs = {k: [] for k in fns}
+        for _ in range(self.repeats):
+            for k, t in timers.items():
+                runs[k].append(t.timeit(loops[k]) / loops[k])
+            gc.collect()
+        return {k: {"median": statistics.median(r), "min": min(r), "loops": loops[k],
+                    "repeats": self.repeats} for k, r in runs.items()}
+
+    def _loops(self, timer):
         loops = 1
         while True:                        # autorange with our own target time
             t = timer.timeit(loops)
@@ -32,10 +50,7 @@ class Timing:
                 loops *= 10
             else:
                 loops = max(loops + 1, int(loops * min(10.0, 1.2 * self.target / t)))
-        runs = [r / loops for r in timer.repeat(self.repeats, loops)]
-        gc.collect()
-        return {"median": statistics.median(runs), "min": min(runs), "loops": loops,
-                "repeats": self.repeats}
+        return loops
 
 
 def parser(description):

@@ -12,11 +12,11 @@ memory, split exactly like Karabo's BufferSet.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from pykarabo._core.types cimport *
 from pykarabo._core.hash cimport (Attributes, Hash, Node, Schema, classed_hash, new_node)
@@ -117,9 +117,9 @@ cdef class _Writer:
         self.size += 4
         return 0
 
-    cdef inline int length(self, Py_ssize_t n, str what) except -1:
+    cdef inline int length(self, Py_ssize_t n, str key) except -1:
         if <uint64_t>n > _U32_LIMIT:
-            raise ValueError(f"{what} has {n} bytes or elements: Karabo's format holds at most 2**32-1")
+            raise ValueError(f"'{key}' has {n} bytes or elements: Karabo's format holds at most 2**32-1")
         return self.u32(<uint32_t>n)
 
     cdef int flush(self) except -1:
@@ -138,7 +138,7 @@ cdef class _Writer:
 
     cdef int hash(self, Hash h) except -1:
         cdef Node n
-        self.length(len(h._d), "a Hash")
+        self.length(len(h._d), "<Hash>")
         for n in h._d.values():
             self.key(n.key)
             self.u32(<uint32_t>n.type)
@@ -150,7 +150,7 @@ cdef class _Writer:
         cdef Node n
         if a is None:
             return self.u32(0)
-        self.length(len(a._d), "an attribute list")
+        self.length(len(a._d), "<attributes>")
         for n in a._d.values():
             self.key(n.key)
             self.u32(<uint32_t>n.type)
@@ -162,7 +162,7 @@ cdef class _Writer:
         cdef Py_buffer view
         PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE)
         try:
-            self.length(view.len, f"'{key}'")
+            self.length(view.len, key)
             if is_element and self.schema_depth == 0 and (self.split_all or view.len >= _BIG):
                 self.flush()
                 self.parts.append(memoryview(obj).cast("B") if view.len else b"")
@@ -182,7 +182,7 @@ cdef class _Writer:
         cdef Py_buffer view
         PyObject_GetBuffer(arr, &view, PyBUF_SIMPLE)
         try:
-            self.length(view.len // item_size(code), f"'{key}'")
+            self.length(view.len // item_size(code), key)
             self.reserve(view.len)
             if view.len >= _BIG:
                 with nogil:
@@ -216,7 +216,7 @@ cdef class _Writer:
             return self.put(&ui64, 8)
         if t == T_STRING:
             b = (<str>v).encode("utf-8", "surrogateescape")
-            self.length(len(b), f"'{key}'")
+            self.length(len(b), key)
             return self.put(PyBytes_AS_STRING(b), len(b))
         if t == T_DOUBLE:
             d = v
@@ -262,14 +262,14 @@ cdef class _Writer:
         if t == T_VECTOR_CHAR:
             return self.buffer(v, key, False)
         if t == T_VECTOR_STRING:
-            self.length(len(v), f"'{key}'")
+            self.length(len(v), key)
             for s in v:
                 b = (<str>s).encode("utf-8", "surrogateescape")
-                self.length(len(b), f"an item of '{key}'")
+                self.length(len(b), key)
                 self.put(PyBytes_AS_STRING(b), len(b))
             return 0
         if t == T_VECTOR_HASH or t == T_VECTOR_HASH_POINTER:
-            self.length(len(v), f"'{key}'")
+            self.length(len(v), key)
             for item in v:
                 self.hash(<Hash>item)
             return 0
@@ -278,7 +278,7 @@ cdef class _Writer:
         if t == T_NONE:
             return self.u32(0)
         if t == T_VECTOR_NONE:
-            self.length(len(v), f"'{key}'")
+            self.length(len(v), key)
             start = len(v) * 4
             self.reserve(start)
             memset(self.buf + self.size, 0, start)
@@ -360,56 +360,104 @@ def encodeBinaryLayout(Hash hash) -> tuple:
 # Reader
 
 
+# Keys repeat all the time (timestamp attributes on every property, column names in every table
+# row).  A small direct-mapped cache of decoded keys returns the same str object again, which
+# saves its allocation, its UTF-8 decoding and, because str caches its hash, the dict's hashing.
+DEF _KEY_SLOTS = 1024
+cdef Py_ssize_t _KEY_CACHE_MAX_LEN = 40
+cdef object _key_cache = [None] * _KEY_SLOTS
+
+
+cdef inline Py_ssize_t key_slot(const unsigned char* p, Py_ssize_t n) noexcept:
+    cdef uint32_t h = 2166136261u
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ p[i]) * 16777619u
+    return h & (_KEY_SLOTS - 1)
+
+
+cdef inline str cached_key(const unsigned char* p, Py_ssize_t n):
+    cdef object k = (<list>_key_cache)[key_slot(p, n)]
+    cdef Py_ssize_t size
+    cdef const char* utf8
+    if k is None:
+        return None
+    utf8 = PyUnicode_AsUTF8AndSize(k, &size)
+    if size == n and memcmp(utf8, p, n) == 0:
+        return <str>k
+    return None
+
+
+cdef inline void remember_key(const unsigned char* p, Py_ssize_t n, str k) noexcept:
+    (<list>_key_cache)[key_slot(p, n)] = k
+
+
+cdef str describe(str what, str key):
+    return what if key is None else f"{what} of '{key}'"
+
+
 @cython.final
 cdef class _Reader:
+    # Descriptions of what is read are constant strings plus the key: the message is only
+    # formatted when something is wrong, so reading good input builds no strings for errors.
     cdef const unsigned char* p
     cdef Py_ssize_t pos
     cdef Py_ssize_t end
     cdef object base        # the caller's buffer object: arrays are views into it
     cdef int depth
 
-    cdef inline int need(self, Py_ssize_t n, str what) except -1:
+    cdef inline int need(self, Py_ssize_t n, str what, str key) except -1:
         if n > self.end - self.pos:
-            raise DeserializationError(
-                f"offset {self.pos}: expected {what} ({n} bytes) but only {self.end - self.pos} remain")
+            raise DeserializationError(f"offset {self.pos}: expected {describe(what, key)} ({n} bytes) "
+                                       f"but only {self.end - self.pos} remain")
         return 0
 
-    cdef inline uint32_t u32(self, str what) except? 0xFFFFFFFF:
+    cdef inline uint32_t u32(self, str what, str key) except? 0xFFFFFFFF:
         cdef uint32_t v
-        self.need(4, what)
+        self.need(4, what, key)
         memcpy(&v, self.p + self.pos, 4)
         self.pos += 4
         return v
 
-    cdef inline uint32_t count(self, Py_ssize_t min_item, str what) except? 0xFFFFFFFF:
+    cdef inline uint32_t count(self, Py_ssize_t min_item, str what, str key) except? 0xFFFFFFFF:
         """A u32 count whose items (each at least ``min_item`` bytes) must fit in the input."""
         cdef Py_ssize_t at = self.pos
-        cdef uint32_t n = self.u32(what)
+        cdef uint32_t n = self.u32(what, key)
         if <uint64_t>n * <uint64_t>min_item > <uint64_t>(self.end - self.pos):
             raise DeserializationError(
-                f"offset {at}: {what} {n} needs at least {<uint64_t>n * min_item} bytes "
-                f"but only {self.end - self.pos} remain")
+                f"offset {at}: {describe(what, key)} {n} needs at least {<uint64_t>n * min_item} "
+                f"bytes but only {self.end - self.pos} remain")
         return n
 
-    cdef str text(self, Py_ssize_t n, str what, bint strict):
-        self.need(n, what)
+    cdef str text(self, Py_ssize_t n, str what, str key, bint strict):
+        self.need(n, what, key)
         try:
             s = PyUnicode_DecodeUTF8(<const char*>(self.p + self.pos), n,
                                      "strict" if strict else "surrogateescape")
         except UnicodeDecodeError as e:
-            raise DeserializationError(f"offset {self.pos + e.start}: invalid UTF-8 in {what}") from None
+            raise DeserializationError(f"offset {self.pos + e.start}: invalid UTF-8 in "
+                                       f"{describe(what, key)}") from None
         self.pos += n
         return s
 
-    cdef str key(self, str what):
-        self.need(1, what + " length")
+    cdef str key(self, str what, str owner):
+        self.need(1, what, owner)
         cdef Py_ssize_t n = self.p[self.pos]
+        cdef str k
         self.pos += 1
-        return self.text(n, what, True)
+        if n > _KEY_CACHE_MAX_LEN or n > self.end - self.pos:
+            return self.text(n, what, owner, True)
+        k = cached_key(self.p + self.pos, n)
+        if k is None:
+            k = self.text(n, what, owner, True)
+            remember_key(self.p + self.pos - n, n, k)
+        else:
+            self.pos += n
+        return k
 
     cdef int type_code(self, str key) except -1:
         cdef Py_ssize_t at = self.pos
-        cdef uint32_t t = self.u32(f"type code of '{key}'")
+        cdef uint32_t t = self.u32("type code", key)
         if t > T_MAX_CODE or t == T_VECTOR_SCHEMA or t == 34 or T_UNKNOWN <= t <= T_POINTER:
             raise DeserializationError(f"offset {at}: unknown or unsupported type code {t} for '{key}'")
         return <int>t
@@ -417,7 +465,7 @@ cdef class _Reader:
     cdef Hash hash(self, object cls):
         cdef Hash h = cls.__new__(cls)
         cdef Py_ssize_t at = self.pos
-        cdef uint32_t n = self.count(10, "element count")
+        cdef uint32_t n = self.count(10, "element count", None)
         cdef uint32_t i
         cdef Node node
         cdef str k
@@ -427,7 +475,7 @@ cdef class _Reader:
         if self.depth > _MAX_DEPTH:
             raise DeserializationError(f"offset {at}: Hash nesting deeper than {_MAX_DEPTH} levels")
         for i in range(n):
-            k = self.key("key")
+            k = self.key("key", None)
             t = self.type_code(k)
             a = self.attrs(k)
             if t == T_HASH or t == T_HASH_POINTER:
@@ -441,15 +489,16 @@ cdef class _Reader:
         return h
 
     cdef Attributes attrs(self, str owner):
-        cdef uint32_t n = self.count(6, f"attribute count of '{owner}'")
+        cdef uint32_t n = self.count(6, "attribute count", owner)
         if n == 0:
             return None
         cdef Attributes a = Attributes.__new__(Attributes)
         cdef uint32_t i
         cdef str k
         cdef int t
+        a._d = {}
         for i in range(n):
-            k = self.key(f"attribute key of '{owner}'")
+            k = self.key("attribute key", owner)
             t = self.type_code(k)
             if t == T_HASH or t == T_HASH_POINTER:
                 v = self.hash(Hash)
@@ -460,7 +509,7 @@ cdef class _Reader:
 
     cdef object array(self, int t, str key):
         cdef Py_ssize_t size = item_size(t)
-        cdef uint32_t n = self.count(size, f"element count of '{key}'")
+        cdef uint32_t n = self.count(size, "element count", key)
         cdef Py_ssize_t nbytes = n * size
         cdef Py_ssize_t at = self.pos
         if n == 0:
@@ -485,76 +534,76 @@ cdef class _Reader:
         cdef uint32_t n, i
         cdef Py_ssize_t at = self.pos
         if t == T_BOOL:
-            self.need(1, f"BOOL value of '{key}'")
+            self.need(1, "BOOL value", key)
             ui32 = self.p[self.pos]
             if ui32 > 1:
                 raise DeserializationError(f"offset {at}: BOOL byte {ui32} of '{key}' is not 0 or 1")
             self.pos += 1
             return ui32 == 1
         if t == T_INT32:
-            self.need(4, f"INT32 value of '{key}'")
+            self.need(4, "INT32 value", key)
             memcpy(&i32, self.p + self.pos, 4)
             self.pos += 4
             return i32
         if t == T_UINT64:
-            self.need(8, f"UINT64 value of '{key}'")
+            self.need(8, "UINT64 value", key)
             memcpy(&ui64, self.p + self.pos, 8)
             self.pos += 8
             return ui64
         if t == T_STRING:
-            n = self.u32(f"length of STRING '{key}'")
-            return self.text(n, f"STRING '{key}'", False)
+            n = self.u32("STRING length", key)
+            return self.text(n, "STRING", key, False)
         if t == T_DOUBLE:
-            self.need(8, f"DOUBLE value of '{key}'")
+            self.need(8, "DOUBLE value", key)
             memcpy(&d, self.p + self.pos, 8)
             self.pos += 8
             return d
         if t == T_INT64:
-            self.need(8, f"INT64 value of '{key}'")
+            self.need(8, "INT64 value", key)
             memcpy(&i64, self.p + self.pos, 8)
             self.pos += 8
             return i64
         if t == T_UINT32:
-            self.need(4, f"UINT32 value of '{key}'")
+            self.need(4, "UINT32 value", key)
             memcpy(&ui32, self.p + self.pos, 4)
             self.pos += 4
             return ui32
         if t == T_FLOAT:
-            self.need(4, f"FLOAT value of '{key}'")
+            self.need(4, "FLOAT value", key)
             memcpy(&f, self.p + self.pos, 4)
             self.pos += 4
             return <double>f
         if t == T_INT8:
-            self.need(1, f"INT8 value of '{key}'")
+            self.need(1, "INT8 value", key)
             i8 = <int8_t>self.p[self.pos]
             self.pos += 1
             return i8
         if t == T_UINT8:
-            self.need(1, f"UINT8 value of '{key}'")
+            self.need(1, "UINT8 value", key)
             self.pos += 1
             return self.p[self.pos - 1]
         if t == T_INT16:
-            self.need(2, f"INT16 value of '{key}'")
+            self.need(2, "INT16 value", key)
             memcpy(&i16, self.p + self.pos, 2)
             self.pos += 2
             return i16
         if t == T_UINT16:
-            self.need(2, f"UINT16 value of '{key}'")
+            self.need(2, "UINT16 value", key)
             memcpy(&ui16, self.p + self.pos, 2)
             self.pos += 2
             return ui16
         if t == T_CHAR:
-            self.need(1, f"CHAR value of '{key}'")
+            self.need(1, "CHAR value", key)
             self.pos += 1
             return chr(self.p[self.pos - 1])
         if t == T_COMPLEX_FLOAT:
-            self.need(8, f"COMPLEX_FLOAT value of '{key}'")
+            self.need(8, "COMPLEX_FLOAT value", key)
             memcpy(&f, self.p + self.pos, 4)
             memcpy(&f2, self.p + self.pos + 4, 4)
             self.pos += 8
             return complex(<double>f, <double>f2)
         if t == T_COMPLEX_DOUBLE:
-            self.need(16, f"COMPLEX_DOUBLE value of '{key}'")
+            self.need(16, "COMPLEX_DOUBLE value", key)
             memcpy(&d, self.p + self.pos, 8)
             memcpy(&d2, self.p + self.pos + 8, 8)
             self.pos += 16
@@ -562,46 +611,46 @@ cdef class _Reader:
         if is_numeric_vector(t):
             return self.array(t, key)
         if t == T_BYTE_ARRAY:
-            n = self.count(1, f"length of BYTE_ARRAY '{key}'")
+            n = self.count(1, "length of BYTE_ARRAY", key)
             self.pos += n
             return _frombuffer(self.base, _U8, n, at + 4) if n else _empty(0, _U8)
         if t == T_VECTOR_CHAR:
-            n = self.count(1, f"length of VECTOR_CHAR '{key}'")
+            n = self.count(1, "length of VECTOR_CHAR", key)
             self.pos += n
             return PyBytes_FromStringAndSize(<const char*>(self.p + at + 4), n)
         if t == T_VECTOR_STRING:
-            n = self.count(4, f"element count of VECTOR_STRING '{key}'")
+            n = self.count(4, "element count of VECTOR_STRING", key)
             out = []
             for i in range(n):
-                out.append(self.text(self.u32(f"length of an item of '{key}'"), f"an item of '{key}'", False))
+                out.append(self.text(self.u32("item length", key), "item", key, False))
             return out
         if t == T_VECTOR_HASH or t == T_VECTOR_HASH_POINTER:
-            n = self.count(4, f"element count of {'VECTOR_HASH' if t == T_VECTOR_HASH else 'VECTOR_HASH_POINTER'} '{key}'")
+            n = self.count(4, "element count of VECTOR_HASH", key)
             return [self.hash(Hash) for i in range(n)]
         if t == T_SCHEMA:
             return self.schema(key)
         if t == T_NONE:
-            if self.u32(f"NONE value of '{key}'") != 0:
+            if self.u32("NONE value", key) != 0:
                 raise DeserializationError(f"offset {at}: NONE value of '{key}' must be a u32 zero")
             return None
         if t == T_VECTOR_NONE:
-            n = self.count(4, f"element count of VECTOR_NONE '{key}'")
+            n = self.count(4, "element count of VECTOR_NONE", key)
             for i in range(n):
-                if self.u32(f"item of VECTOR_NONE '{key}'") != 0:
+                if self.u32("VECTOR_NONE item", key) != 0:
                     raise DeserializationError(f"offset {self.pos - 4}: VECTOR_NONE item of '{key}' must be zero")
             return [None] * n
         raise DeserializationError(f"offset {at}: type code {t} of '{key}' cannot be read")
 
     cdef Schema schema(self, str key):
         cdef Py_ssize_t at = self.pos
-        cdef uint32_t n = self.count(1, f"byte length of SCHEMA '{key}'")
+        cdef uint32_t n = self.count(1, "byte length of SCHEMA", key)
         if n == 0:       # C++ accepts an empty Schema this way
             return Schema("", Hash())
         cdef Py_ssize_t outer_end = self.end
         self.end = self.pos + n
         self.depth += 1
         try:
-            name = self.key(f"root name of SCHEMA '{key}'")
+            name = self.key("root name of SCHEMA", key)
             h = self.hash(Hash)
             if self.pos != self.end:
                 raise DeserializationError(

@@ -10,6 +10,7 @@ cdef class Node:
 
 cdef class Attributes:
     cdef dict _d               # name -> Node (attributes are typed values, like elements)
+    cdef Node _owner           # while still empty and detached: the node to attach to on write
 
     cdef Node _set(self, str name, object value, int type)
     cdef Node _node(self, str name)
@@ -22,6 +23,7 @@ cdef class Hash:
     cdef Node _find_indexed(self, str key, str sep)
     cdef Node _node(self, path, str sep)
     cdef _copy_into(self, Hash target, bint deep)
+    cdef _set_inferred(self, path, value)
     cdef Node _put(self, str key, object value, int t)
     cdef Node _set(self, str path, object value, int t, str sep)
 

@@ -45,11 +45,35 @@ cdef str where(object path):
     return f"'{path}'"
 
 
+# Devices set and read the same property paths over and over: splitting is cached per path.
+# The cached lists are never mutated by their users.
+cdef dict _SPLIT_CACHE = {}
+cdef Py_ssize_t _SPLIT_CACHE_SIZE = 8192
+
+
+cdef list split_path(str path, str sep):
+    cdef list parts
+    if sep != ".":
+        return path.split(sep)
+    parts = _SPLIT_CACHE.get(path)
+    if parts is None:
+        if len(_SPLIT_CACHE) >= _SPLIT_CACHE_SIZE:
+            _SPLIT_CACHE.clear()
+        parts = path.split(sep)
+        _SPLIT_CACHE[path] = parts
+    return parts
+
+
 # ----------------------------------------------------------------------------------------------
 # Nodes and attributes
 
 
+# Nodes are by far the most numerous objects (one per element and attribute); keeping them out of
+# the cycle collector makes building and decoding large Hashes several times faster.  The price:
+# a Hash that contains itself (a reference cycle through a Node) is never freed.
 @cython.final
+@cython.no_gc
+@cython.freelist(4096)
 cdef class Node:
     """One element of a Hash (or one attribute): key, typed value and attributes."""
 
@@ -70,9 +94,14 @@ cdef class Node:
         return convert(self.value, self.type, int(type), self.key)
 
     def getAttributes(self) -> Attributes:
-        """The element's attributes (created empty on first use)."""
+        """The element's (mutable) attributes."""
+        cdef Attributes a
         if self.attrs is None:
-            self.attrs = Attributes.__new__(Attributes)
+            # reading attributes is far more common than adding the first one: hand out an
+            # empty view that attaches itself to this node only when something is written
+            a = Attributes.__new__(Attributes)
+            a._owner = self
+            return a
         return self.attrs
 
     def hasAttribute(self, str name) -> bool:
@@ -106,18 +135,32 @@ cdef object public_value(Node node):
     return v
 
 
+# The dict of every Attributes that has never been written to: shared, and never mutated.
+cdef dict _NO_ATTRS = {}
+
+
 @cython.final
+@cython.no_gc
+@cython.freelist(1024)
 cdef class Attributes:
     """The ordered, typed attributes of one Hash element; a mutable mapping name -> value."""
 
     def __cinit__(self):
-        self._d = {}
+        self._d = _NO_ATTRS
 
     def __init__(self, *args, **kwargs):
         for name, value in dict(*args, **kwargs).items():
             self.set(name, value)
 
     cdef Node _set(self, str name, object value, int type):
+        if self._d is _NO_ATTRS:
+            if self._owner is not None and self._owner.attrs is not None:
+                self._d = self._owner.attrs._d      # another view attached first: share it
+            else:
+                self._d = {}
+                if self._owner is not None:
+                    self._owner.attrs = self
+            self._owner = None
         cdef Node n = self._d.get(name)
         if n is None:
             n = new_node(name, value, type)
@@ -131,7 +174,7 @@ cdef class Attributes:
         """Set attribute ``name``; the type is inferred unless given."""
         cdef int t
         if type is None:
-            value, t = infer(value, name)
+            value = infer(value, name, &t)
         else:
             t = int(type)
             value = coerce(value, t, name)
@@ -219,7 +262,7 @@ cdef class Attributes:
 
     def __repr__(self):
         return "Attributes(" + ", ".join(
-            f"{k}={n.value!r} {type_enum(n.type).name}" for k, n in self._d.items()) + ")"
+            f"{k}={(<Node>n).value!r} {type_enum((<Node>n).type).name}" for k, n in self._d.items()) + ")"
 
 
 cdef Attributes copy_attrs(Attributes a, bint deep):
@@ -227,6 +270,7 @@ cdef Attributes copy_attrs(Attributes a, bint deep):
         return None
     cdef Attributes c = Attributes.__new__(Attributes)
     cdef Node n
+    c._d = {}
     for k, n in a._d.items():
         c._d[k] = new_node(n.key, copy_value(n.value, n.type, deep), n.type)
     return c
@@ -236,6 +280,7 @@ cdef Attributes copy_attrs(Attributes a, bint deep):
 # The Hash
 
 
+@cython.freelist(1024)
 cdef class Hash:
     """Ordered hierarchical key/value container of Karabo, with typed values and attributes.
 
@@ -247,20 +292,28 @@ cdef class Hash:
         self._d = {}
 
     def __init__(self, *args):
+        cdef Py_ssize_t i
         if len(args) == 1:
             other = args[0]
             if isinstance(other, Hash):
                 (<Hash>other)._copy_into(self, False)
             elif isinstance(other, dict):
                 for k, v in other.items():
-                    self.set(k, v)
+                    self._set_inferred(k, v)
             else:
                 raise TypeError(f"Hash() takes a Hash, a dict or key/value pairs, not {type(other).__name__}")
         elif len(args) % 2:
             raise TypeError("Hash() takes key/value pairs: got an odd number of arguments")
         else:
             for i in range(0, len(args), 2):
-                self.set(args[i], args[i + 1])
+                self._set_inferred(args[i], args[i + 1])
+
+    cdef _set_inferred(self, path, value):
+        cdef int t
+        if type(path) is not str:
+            raise TypeError(f"Hash paths are str, not {type(path).__name__}")
+        value = infer(value, path, &t)
+        self._set(<str>path, value, t, ".")
 
     # -- path resolution -----------------------------------------------------------------------
 
@@ -275,7 +328,7 @@ cdef class Hash:
             if n is None and path.endswith("]"):
                 return self._find_indexed(path, sep)
             return n
-        parts = path.split(sep)
+        parts = split_path(path, sep)
         last = len(parts) - 1
         for i in range(last):
             n = h._d.get(parts[i])
@@ -341,7 +394,7 @@ cdef class Hash:
         cdef Node n
         cdef list parts
         if sep in path:
-            parts = path.split(sep)
+            parts = split_path(path, sep)
             for i in range(len(parts) - 1):
                 n = h._d.get(parts[i])
                 if n is None:
@@ -363,7 +416,7 @@ cdef class Hash:
     def set(self, str path, value, str sep="."):
         """Set the value at ``path`` (creating intermediate Hashes), inferring its Karabo type."""
         cdef int t
-        value, t = infer(value, path)
+        value = infer(value, path, &t)
         self._set(path, value, t, sep)
 
     def setAs(self, str path, value, type, str sep="."):
@@ -438,7 +491,7 @@ cdef class Hash:
         cdef Node n = self._node(path, sep)
         cdef int t
         if type is None:
-            value, t = infer(value, name)
+            value = infer(value, name, &t)
         else:
             t = int(type)
             value = coerce(value, t, name)
@@ -492,9 +545,7 @@ cdef class Hash:
             p, name = path
             self.setAttribute(p, name, value)
         else:
-            if type(path) is not str:
-                raise TypeError(f"Hash paths are str, not {type(path).__name__}")
-            self.set(path, value)
+            self._set_inferred(path, value)
 
     def __delitem__(self, path):
         if not self.erase(path):
@@ -544,8 +595,9 @@ cdef class Hash:
         return copy_value(self, T_HASH, True)
 
     def __reduce__(self):
-        from pykarabo._core.binary import decodeBinary, encodeBinary
-        return (decodeBinary, (encodeBinary(self),))
+        from pykarabo._core.binary import encodeBinary
+        # the class travels separately: a top-level NDArray/ImageData has no __classId marker
+        return (_unpickle, (type(self), encodeBinary(self)))
 
     def fullyEqual(self, other, bint orderMatters=True) -> bool:
         """Equal keys, values, types and attributes (in order, unless ``orderMatters`` is False)."""
@@ -609,7 +661,7 @@ cdef class Hash:
         for k, v in d.items():
             if not isinstance(k, str):
                 raise TypeError(f"Hash keys are str, not {type(k).__name__}")
-            v, t = infer(v, k)
+            v = infer(v, k, &t)
             h._put(k, v, t)
         return h
 
@@ -622,12 +674,24 @@ cdef class Hash:
     __str__ = __repr__
 
 
+def _unpickle(cls, data):
+    """Rebuild a pickled Hash (or NDArray/ImageData) of class ``cls`` from its binary form."""
+    from pykarabo._core.binary import decodeBinary
+    cdef Hash h = decodeBinary(data)
+    if cls is Hash:
+        return h
+    cdef Hash out = cls.__new__(cls)
+    out._d = h._d
+    return out
+
+
 cdef void collect_paths(Hash h, str prefix, str sep, list out) except *:
     cdef Node n
     for n in h._d.values():
         p = prefix + n.key
         v = n.value
-        if isinstance(v, Hash) and not isinstance(v, (NDArray, ImageData)) and (<Hash>v)._d:
+        # a HASH_POINTER is a leaf (as in C++, where it is not a Hash), so unflatten can rebuild it
+        if n.type == T_HASH and not isinstance(v, (NDArray, ImageData)) and (<Hash>v)._d:
             collect_paths(<Hash>v, p + sep, sep, out)
         else:
             out.append(p)
@@ -638,7 +702,7 @@ cdef void flatten_into(Hash h, str prefix, str sep, Hash out) except *:
     for n in h._d.values():
         p = prefix + n.key
         v = n.value
-        if isinstance(v, Hash) and not isinstance(v, (NDArray, ImageData)) and (<Hash>v)._d:
+        if n.type == T_HASH and not isinstance(v, (NDArray, ImageData)) and (<Hash>v)._d:
             flatten_into(<Hash>v, p + sep, sep, out)
         else:
             m = out._put(p, copy_value(v, n.type, False), n.type)
@@ -658,6 +722,8 @@ cdef void merge_into(Hash target, Hash source, bint replace_attrs) except *:
                 and type(mine.value) is Hash):
             merge_into(<Hash>mine.value, <Hash>n.value, replace_attrs)
         else:
+            if mine.attrs is not None and classed_id(mine.value) is not None and type(n.value) is not type(mine.value):
+                mine.attrs._d.pop("__classId", None)   # as in _put: the old class marker no longer applies
             mine.value = copy_value(n.value, n.type, False)
             mine.type = n.type
         if replace_attrs or mine.attrs is None:
@@ -701,6 +767,13 @@ cdef object to_plain(object v):
 
 
 cdef bint value_equal(object a, object b, int t, bint strict, bint order) except -1:
+    if not strict:
+        # == compares what h[path] returns, where an NDArray is its numpy array; without this
+        # an NDArray and an equal numeric vector compared equal one way round only
+        if type(a) is NDArray:
+            a = (<NDArray>a).getArray()
+        if type(b) is NDArray:
+            b = (<NDArray>b).getArray()
     if isinstance(a, Hash):
         return isinstance(b, Hash) and hash_equal(<Hash>a, <Hash>b, strict, order)
     if t == T_VECTOR_HASH or t == T_VECTOR_HASH_POINTER:
@@ -768,47 +841,63 @@ cdef bint hash_equal(Hash a, Hash b, bint strict, bint order) except -1:
 # ----------------------------------------------------------------------------------------------
 # Type inference and coercion
 
-cdef tuple infer(object v, object path):
-    """(canonical value, type code) for a plain assignment."""
+cdef object infer(object v, object path, int* tout):
+    """The canonical value for a plain assignment; its type code goes to ``tout[0]``."""
     tp = type(v)
     if tp is bool:
-        return v, T_BOOL
+        tout[0] = T_BOOL
+        return v
     if tp is int:
-        return v, int_type(v, path)
+        tout[0] = int_type(v, path)
+        return v
     if tp is float:
-        return v, T_DOUBLE
+        tout[0] = T_DOUBLE
+        return v
     if tp is str:
-        return v, T_STRING
+        tout[0] = T_STRING
+        return v
     if v is None:
-        return None, T_NONE
+        tout[0] = T_NONE
+        return None
     if isinstance(v, Hash):
-        return v, T_HASH
+        tout[0] = T_HASH
+        return v
     if tp is dict:
-        return Hash.fromDict(v), T_HASH
+        tout[0] = T_HASH
+        return Hash.fromDict(v)
     if tp is list or tp is tuple:
-        return infer_vector(v, path)
+        return infer_vector(v, path, tout)
     if tp is bytes:
-        return v, T_VECTOR_CHAR
+        tout[0] = T_VECTOR_CHAR
+        return v
     if tp is bytearray or tp is memoryview:
-        return v, T_BYTE_ARRAY
+        tout[0] = T_BYTE_ARRAY
+        return v
     if tp is complex:
-        return v, T_COMPLEX_DOUBLE
+        tout[0] = T_COMPLEX_DOUBLE
+        return v
     if isinstance(v, _NDARRAY_T):
-        return NDArray(v), T_HASH
+        tout[0] = T_HASH
+        return NDArray(v)
     if isinstance(v, _NP_GENERIC):
-        return infer_numpy_scalar(v, path)
+        return infer_numpy_scalar(v, path, tout)
     if isinstance(v, Schema):
-        return v, T_SCHEMA
+        tout[0] = T_SCHEMA
+        return v
     if isinstance(v, _ENUM):
-        return infer(v.value, path)
+        return infer(v.value, path, tout)
     if isinstance(v, str):
-        return str.__str__(v), T_STRING
+        tout[0] = T_STRING
+        return str.__str__(v)
     if isinstance(v, int):
-        return int(v), int_type(v, path)
+        tout[0] = int_type(v, path)
+        return int(v)
     if isinstance(v, float):
-        return float(v), T_DOUBLE
+        tout[0] = T_DOUBLE
+        return float(v)
     if isinstance(v, dict):
-        return Hash.fromDict(dict(v)), T_HASH
+        tout[0] = T_HASH
+        return Hash.fromDict(dict(v))
     raise TypeError(f"cannot store a {tp.__name__} at {where(path)}: no Karabo type for it")
 
 
@@ -824,24 +913,38 @@ cdef int int_type(object v, object path) except -1:
     raise ValueError(f"integer {v} at {where(path)} is outside the range of every Karabo integer type")
 
 
-cdef tuple infer_numpy_scalar(object v, object path):
+cdef object infer_numpy_scalar(object v, object path, int* tout):
     kind = v.dtype.kind
     if kind == "b":
-        return bool(v), T_BOOL
+        tout[0] = T_BOOL
+        return bool(v)
     if kind == "U":
-        return str(v), T_STRING
+        tout[0] = T_STRING
+        return str(v)
     if kind == "S":
-        return bytes(v), T_VECTOR_CHAR
+        tout[0] = T_VECTOR_CHAR
+        return bytes(v)
     t = int(Types.fromDtype(v.dtype))
-    return coerce(v, t, path), t
+    tout[0] = t
+    return coerce(v, t, path)
 
 
-cdef tuple infer_vector(object seq, object path):
+cdef object infer_vector(object seq, object path, int* tout):
     if len(seq) == 0:
-        return [], T_VECTOR_STRING
+        tout[0] = T_VECTOR_STRING
+        return []
+    if isinstance(seq[0], Hash):
+        # tables: a list of Hash rows needs no element-wise inference
+        for x in seq:
+            if not isinstance(x, Hash):
+                break
+        else:
+            tout[0] = T_VECTOR_HASH
+            return list(seq)
     kinds = {type(x) for x in seq}
     if kinds == {bool}:
-        return np.array(seq, dtype=np.bool_), T_VECTOR_BOOL
+        tout[0] = T_VECTOR_BOOL
+        return np.array(seq, dtype=np.bool_)
     if kinds <= {int, bool}:
         lo = min(seq)
         hi = max(seq)
@@ -850,20 +953,27 @@ cdef tuple infer_vector(object seq, object path):
             t = T_INT64
         elif lo < 0 and t == T_UINT64:
             raise ValueError(f"integers at {where(path)} span more than any Karabo integer vector type")
-        return coerce(seq, t + 1, path), t + 1
+        tout[0] = t + 1
+        return coerce(seq, t + 1, path)
     if kinds <= {int, float, bool}:
-        return coerce(seq, T_VECTOR_DOUBLE, path), T_VECTOR_DOUBLE
+        tout[0] = T_VECTOR_DOUBLE
+        return coerce(seq, T_VECTOR_DOUBLE, path)
     if kinds <= {int, float, complex, bool}:
-        return coerce(seq, T_VECTOR_COMPLEX_DOUBLE, path), T_VECTOR_COMPLEX_DOUBLE
+        tout[0] = T_VECTOR_COMPLEX_DOUBLE
+        return coerce(seq, T_VECTOR_COMPLEX_DOUBLE, path)
     if all(isinstance(x, str) for x in seq):
-        return [str.__str__(x) for x in seq], T_VECTOR_STRING
+        tout[0] = T_VECTOR_STRING
+        return [str.__str__(x) for x in seq]
     if all(isinstance(x, (Hash, dict)) for x in seq):
-        return coerce(seq, T_VECTOR_HASH, path), T_VECTOR_HASH
+        tout[0] = T_VECTOR_HASH
+        return coerce(seq, T_VECTOR_HASH, path)
     if kinds == {type(None)}:
-        return list(seq), T_VECTOR_NONE
+        tout[0] = T_VECTOR_NONE
+        return list(seq)
     if len(kinds) == 1 and issubclass(next(iter(kinds)), _NP_GENERIC):
         t = int(Types.fromDtype(seq[0].dtype)) + 1
-        return coerce(seq, t, path), t
+        tout[0] = t
+        return coerce(seq, t, path)
     raise TypeError(f"cannot store a list of {sorted(k.__name__ for k in kinds)} at {where(path)}: "
                     "a vector needs elements of one Karabo type")
 
@@ -1148,6 +1258,8 @@ def textToValue(str text, type, path="value"):
         if t <= T_VECTOR_UINT64:
             return coerce([parse_int(x, path) for x in items], t, path)
         return coerce([parse_real(x, path) for x in items], t, path)
+    if is_numeric_vector(t) and not items:
+        return coerce(items, t, path)   # Karabo reads empty text as an empty complex vector too
     raise ValueError(f"{type_enum(t)!r} at {where(path)} cannot be parsed from text")
 
 

@@ -20,6 +20,7 @@ from pykarabo._core.hash import (
     valueToText,
 )
 from pykarabo._core.types import Types
+from pykarabo.xml import decodeXML, encodeXML
 from pykarabo.errors import DeserializationError, KaraboError, KaraboTimeoutError, ValidationError
 
 __version__ = "0.1.0"
@@ -40,9 +41,11 @@ __all__ = [
     "ValidationError",
     "decodeBinary",
     "decodeBinaryPos",
+    "decodeXML",
     "encodeBinary",
     "encodeBinaryBuffers",
     "encodeBinaryLayout",
+    "encodeXML",
     "textToValue",
     "valueToText",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,9 @@ UNSUPPORTED_DTYPES: tuple[np.dtype, ...] = tuple(
 Kind = Types | str
 """A ``typed_values`` selector: a Karabo type or one of ``ARRAY_KINDS``."""
 
+ALL_KINDS: tuple[Kind, ...] = STORABLE_TYPES + ARRAY_KINDS
+"""Everything a Hash element can hold."""
+
 # ----------------------------------------------------------------------------------------------
 # Keys and scalar building blocks
 
@@ -83,14 +87,17 @@ def _fits_key(k: str) -> bool:
     return len(k.encode("utf-8")) <= 255
 
 
+_KEYS = st.one_of(
+    st.text(_KEY_CHARS, max_size=8),
+    st.text(_KEY_CHARS, min_size=60, max_size=255).filter(_fits_key),
+    # the byte limit itself, in one- and multi-byte characters
+    st.sampled_from(("k" * 255, "é" * 127 + "k", "€" * 85)),
+)
+
+
 def keys() -> st.SearchStrategy[str]:
     """Valid Hash keys: no '.', no NUL, at most 255 UTF-8 bytes (the empty key is valid)."""
-    return st.one_of(
-        st.text(_KEY_CHARS, max_size=8),
-        st.text(_KEY_CHARS, min_size=60, max_size=255).filter(_fits_key),
-        # the byte limit itself, in one- and multi-byte characters
-        st.sampled_from(("k" * 255, "é" * 127 + "k", "€" * 85)),
-    )
+    return _KEYS
 
 
 def texts(max_size: int = 12) -> st.SearchStrategy[str]:
@@ -134,16 +141,23 @@ def ndarrays(dtypes: tuple[np.dtype, ...] = NDARRAY_DTYPES, min_dims: int = 0,
              max_dims: int = 3) -> st.SearchStrategy[np.ndarray]:
     """Arrays of supported dtypes, rank 0..3, either byte order, sometimes not C-contiguous."""
 
+    shapes = hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=3)
+    arrays = st.sampled_from([dt.newbyteorder(o) for dt in dtypes for o in ("<", ">")]).flatmap(
+        lambda dt: _arrays(dt, shapes))
+
     @st.composite
     def build(draw: Callable) -> np.ndarray:
-        dt = draw(st.sampled_from(dtypes))
-        dt = dt.newbyteorder(draw(st.sampled_from("<>"))) if dt.itemsize > 1 else dt
-        arr = draw(hnp.arrays(dt, hnp.array_shapes(min_dims=min_dims, max_dims=max_dims,
-                                                    min_side=0, max_side=3)))
+        arr = draw(arrays)
         # a transposed view is Fortran-ordered: NDArray must make it C-contiguous
         return arr.T if arr.ndim >= 2 and draw(st.booleans()) else arr
 
     return build()
+
+
+@lru_cache(maxsize=None)
+def _arrays(dtype: np.dtype, shape: Any) -> st.SearchStrategy[np.ndarray]:
+    """Cached ``hnp.arrays`` (building it per draw would dominate the run time)."""
+    return hnp.arrays(dtype, shape)
 
 
 def image_data() -> st.SearchStrategy[ImageData]:
@@ -156,7 +170,7 @@ def image_data() -> st.SearchStrategy[ImageData]:
         channels = draw(st.sampled_from((None, 3, 4)))
         if channels:
             shape = (*shape, channels)
-        arr = draw(hnp.arrays(dt, shape))
+        arr = draw(_arrays(dt, shape))
         if draw(st.booleans()):
             return ImageData(arr)
         return ImageData(arr, encoding=draw(st.sampled_from(list(Encoding))),
@@ -177,64 +191,93 @@ class _Budget:
         self.leaves = leaves
 
 
-def _draw_value(draw: Callable, kind: Kind, depth: int, budget: _Budget) -> tuple[Any, Types]:
-    """One (value, type) of ``kind``; Hash-valued kinds nest at most ``depth`` more levels."""
+# Strategy objects are cached: building and validating them anew on every draw costs more
+# than drawing from them.
+
+
+@lru_cache(maxsize=None)
+def _leaf_values(kind: Kind) -> st.SearchStrategy[Any]:
+    """Values of a kind that holds no nested Hash (NDArray / ImageData are built per draw)."""
     if kind == "NDArray":
-        return NDArray(draw(ndarrays())), Types.HASH
+        return ndarrays().map(NDArray)
     if kind == "ImageData":
-        return draw(image_data()), Types.HASH
+        return image_data()
     t = Types(kind)
     if t in NUMERIC_SCALARS:
-        return draw(scalars(t)), t
+        return scalars(t)
     if t.isVector and t.elementType in NUMERIC_SCALARS:
-        return draw(numeric_vectors(t)), t
+        return numeric_vectors(t)
     if t == Types.CHAR:
-        return draw(st.characters(max_codepoint=255)), t
+        return st.characters(max_codepoint=255)
     if t == Types.VECTOR_CHAR:
-        return draw(st.binary(max_size=12)), t
+        return st.binary(max_size=12)
     if t == Types.BYTE_ARRAY:
-        return bytearray(draw(st.binary(max_size=12))), t
+        return st.binary(max_size=12).map(bytearray)
     if t == Types.STRING:
-        return draw(texts()), t
+        return texts()
     if t == Types.VECTOR_STRING:
-        return draw(st.lists(texts(6), max_size=4)), t
+        return st.lists(texts(6), max_size=4)
     if t == Types.NONE:
-        return None, t
+        return st.none()
     if t == Types.VECTOR_NONE:
-        return [None] * draw(st.integers(0, 3)), t
-    if t in (Types.HASH, Types.HASH_POINTER):
-        return _draw_hash(draw, depth - 1, budget), t
-    if t in (Types.VECTOR_HASH, Types.VECTOR_HASH_POINTER):
-        n = draw(st.integers(0, 3))
-        return [_draw_hash(draw, depth - 1, budget) for _ in range(n)], t
-    if t == Types.SCHEMA:
-        root = draw(st.text(_TEXT_CHARS, max_size=10).filter(_fits_key))
-        return Schema(root, _draw_hash(draw, depth - 1, budget)), t
+        return st.lists(st.none(), max_size=3)
     raise ValueError(f"{t!r} cannot be stored in a Hash")
 
 
-def _kinds(choices: tuple[Kind, ...], depth: int) -> tuple[Kind, ...]:
-    return choices if depth > 0 else tuple(
-        k for k in choices if k not in HASH_LIKE and k not in ARRAY_KINDS)
+@lru_cache(maxsize=None)
+def _up_to(n: int) -> st.SearchStrategy[int]:
+    return st.integers(0, n)
 
 
-def _draw_hash(draw: Callable, depth: int, budget: _Budget, with_attrs: bool = True) -> Hash:
+@lru_cache(maxsize=None)
+def _unique_keys(n: int) -> st.SearchStrategy[list[str]]:
+    return st.lists(keys(), min_size=n, max_size=n, unique=True)
+
+
+_SCHEMA_NAMES = st.text(_TEXT_CHARS, max_size=10).filter(_fits_key)
+
+
+def _draw_value(draw: Callable, kind: Kind, depth: int, budget: _Budget,
+                kinds: tuple[Kind, ...] | None = None) -> tuple[Any, Types]:
+    """One (value, type) of ``kind``; Hash-valued kinds nest at most ``depth`` more levels.
+
+    Nested Hashes hold elements of ``kinds`` (default: every kind).
+    """
+    kinds = ALL_KINDS if kinds is None else kinds
+    if kind not in HASH_LIKE:
+        return draw(_leaf_values(kind)), Types.HASH if kind in ARRAY_KINDS else Types(kind)
+    t = Types(kind)
+    if t in (Types.HASH, Types.HASH_POINTER):
+        return _draw_hash(draw, depth - 1, budget, kinds=kinds), t
+    if t in (Types.VECTOR_HASH, Types.VECTOR_HASH_POINTER):
+        n = draw(_up_to(3))
+        return [_draw_hash(draw, depth - 1, budget, kinds=kinds) for _ in range(n)], t
+    return Schema(draw(_SCHEMA_NAMES), _draw_hash(draw, depth - 1, budget, kinds=kinds)), t
+
+
+@lru_cache(maxsize=None)
+def _kinds(choices: tuple[Kind, ...], depth: int) -> st.SearchStrategy[Kind]:
+    """A choice among ``choices``, without Hash-valued kinds once the depth is used up."""
+    return st.sampled_from(choices if depth > 0 else tuple(
+        k for k in choices if k not in HASH_LIKE and k not in ARRAY_KINDS))
+
+
+def _draw_hash(draw: Callable, depth: int, budget: _Budget, with_attrs: bool = True,
+               kinds: tuple[Kind, ...] = ALL_KINDS) -> Hash:
     """A Hash built with ``setAs``/``setAttribute``; Hash-valued elements only while depth > 0."""
     h = Hash()
-    n = draw(st.integers(0, min(4, budget.leaves)))
+    n = draw(_up_to(min(4, budget.leaves)))
     budget.leaves -= n
-    for key in draw(st.lists(keys(), min_size=n, max_size=n, unique=True)):
-        value, t = _draw_value(draw, draw(st.sampled_from(_kinds(STORABLE_TYPES + ARRAY_KINDS, depth))),
-                               depth, budget)
+    for key in draw(_unique_keys(n)):
+        value, t = _draw_value(draw, draw(_kinds(kinds, depth)), depth, budget, kinds)
         # the "." of a key with dots would be a path separator: NUL never occurs in keys
         h.setAs(key, value, t, sep="\x00")
         if not with_attrs:
             continue
-        m = draw(st.integers(0, min(3, budget.leaves)))
+        m = draw(_up_to(min(3, budget.leaves)))
         budget.leaves -= m
-        for name in draw(st.lists(keys(), min_size=m, max_size=m, unique=True)):
-            av, at = _draw_value(draw, draw(st.sampled_from(_kinds(ATTRIBUTE_TYPES, depth))),
-                                 depth, budget)
+        for name in draw(_unique_keys(m)):
+            av, at = _draw_value(draw, draw(_kinds(ATTRIBUTE_TYPES, depth)), depth, budget, kinds)
             h.setAttribute(key, name, av, type=at, sep="\x00")
     return h
 
@@ -248,22 +291,24 @@ def typed_values(kind: Kind | None = None, max_depth: int = 1) -> st.SearchStrat
 
     @st.composite
     def build(draw: Callable) -> tuple[Any, Types]:
-        k = kind if kind is not None else draw(st.sampled_from(_kinds(STORABLE_TYPES + ARRAY_KINDS, max_depth)))
+        k = kind if kind is not None else draw(_kinds(ALL_KINDS, max_depth))
         return _draw_value(draw, k, max(max_depth, 1), _Budget(6))
 
     return build()
 
 
-def hashes(max_depth: int = 3, max_leaves: int = 24, attributes: bool = True) -> st.SearchStrategy[Hash]:
+def hashes(max_depth: int = 3, max_leaves: int = 24, attributes: bool = True,
+           kinds: tuple[Kind, ...] = ALL_KINDS) -> st.SearchStrategy[Hash]:
     """Hashes of every storable type, with attributes of every attribute type.
 
     ``max_depth`` bounds the nesting of Hash / vector-of-Hash / Schema values, ``max_leaves`` the
-    total number of elements and attributes in one example.
+    total number of elements and attributes in one example; ``kinds`` restricts element values
+    (at every level) to some types.
     """
 
     @st.composite
     def build(draw: Callable) -> Hash:
-        return _draw_hash(draw, max_depth, _Budget(max_leaves), attributes)
+        return _draw_hash(draw, max_depth, _Budget(max_leaves), attributes, kinds)
 
     return build()
 
@@ -349,7 +394,12 @@ def same_value(got: Any, expected: Any) -> bool:
     if isinstance(expected, NDArray) and not isinstance(got, Hash):
         expected = expected.getArray()
     if isinstance(got, np.ndarray):
-        exp = np.asarray(expected)
+        if isinstance(expected, (bytes, bytearray, memoryview)):
+            exp = np.frombuffer(expected, np.uint8)
+        elif isinstance(expected, np.ndarray):
+            exp = expected
+        else:  # a list: convert exactly (np.asarray would pass big ints through float64)
+            exp = np.array(expected, dtype=got.dtype)
         if exp.shape != got.shape:
             return False
         exp = exp.astype(got.dtype)

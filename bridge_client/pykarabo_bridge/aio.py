@@ -15,9 +15,8 @@ __all__ = ["AsyncClient"]
 class AsyncClient(ClientBase):
     """asyncio counterpart of :class:`~pykarabo_bridge.Client`: ``await next()`` and ``async for``.
 
-    Timeouts and REQ recovery behave as in ``Client``. Cancelling a pending
-    ``next()`` keeps a REQ request outstanding; the following call waits
-    for its reply instead of asking again.
+    Timeouts and REQ recovery behave as in ``Client``; a cancelled ``next()``
+    leaves its REQ request outstanding, like a timeout.
     """
 
     def __init__(
@@ -45,14 +44,13 @@ class AsyncClient(ClientBase):
 
     async def next(self) -> Train:
         """Return the next train as ``(data, metadata)``, both keyed by source name."""
-        if self._socket_type == zmq.REQ and not self._pending:
+        if self._must_send_request():
             await self._socket.send(REQUEST)
-            self._pending = True
         try:
             frames = await self._socket.recv_multipart(copy=False)
         except zmq.Again:
             # zmq.asyncio applies RCVTIMEO itself and reports it as Again.
-            raise self._timed_out() from None
+            raise self._timeout_error() from None
         self._pending = False
         return deserialize(frames)
 

@@ -1,5 +1,6 @@
 """Blocking Karabo Bridge client, a drop-in for ``karabo_bridge.Client``."""
 
+import itertools
 import logging
 from collections.abc import Iterator
 from types import TracebackType
@@ -18,6 +19,8 @@ SOCKET_TYPES = {"REQ": zmq.REQ, "SUB": zmq.SUB, "PULL": zmq.PULL}
 
 Train = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
 Key = str | bytes | None
+
+_monitor_ids = itertools.count()
 
 
 def _z85(key: str | bytes) -> bytes:
@@ -84,30 +87,65 @@ class ClientBase:
             if self._curve is not None:
                 socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = self._curve
             socket.connect(self.endpoint)
+            if self._socket_type == zmq.REQ:
+                self._monitor = self._watch_disconnects(socket)
         except zmq.ZMQError:
             socket.close(linger=0)
             raise
         return socket
 
-    def _timed_out(self) -> TimeoutError:
-        """Build the timeout error and get a REQ socket ready to ask again."""
-        error = TimeoutError(
+    def _watch_disconnects(self, socket: zmq.Socket) -> zmq.Socket:
+        """Return a (blocking, poll-only) socket receiving the REQ socket's disconnect events."""
+        address = f"inproc://pykarabo-bridge-monitor-{next(_monitor_ids)}"
+        socket.monitor(address, zmq.EVENT_DISCONNECTED)
+        # A plain shadow lets the asyncio client poll it without awaiting.
+        monitor = zmq.Context.shadow(self._context.underlying).socket(zmq.PAIR)
+        monitor.linger = 0
+        monitor.connect(address)
+        return monitor
+
+    def _close_socket(self) -> None:
+        """Close the data socket and its monitor."""
+        if self._socket_type == zmq.REQ:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+        self._socket.close(linger=0)
+
+    def _must_send_request(self) -> bool:
+        """Tell whether a REQ socket has to send ``next`` now, reconnecting if a request was lost.
+
+        Like the reference client, an outstanding request is kept after a
+        timeout, so a slow server's reply is not thrown away. But a REQ
+        socket waits forever for a reply on a connection that has dropped
+        (e.g. the server restarted), so then the socket is replaced and the
+        request sent again.
+        """
+        if self._socket_type != zmq.REQ:
+            return False
+        if self._pending and self._monitor.poll(0):
+            logger.info(
+                "connection to %s dropped with a request pending; asking again", self.endpoint
+            )
+            self._close_socket()
+            self._socket = self._open_socket()
+            self._pending = False
+        if self._pending:
+            return False
+        while self._monitor.poll(0):  # disconnects before this request don't matter
+            self._monitor.recv_multipart()
+        self._pending = True
+        return True
+
+    def _timeout_error(self) -> TimeoutError:
+        """Build the error raised when no train arrived in time."""
+        return TimeoutError(
             f"No data received from {self._socket.last_endpoint.decode()} "
             f"in the last {self._timeout_ms} ms"
         )
-        if self._socket_type == zmq.REQ:
-            # A REQ socket may not send again before its reply arrives, and
-            # that reply may never come (e.g. the server restarted). Start a
-            # fresh socket; a late reply to the abandoned request is dropped.
-            logger.debug("REQ timed out; reconnecting to %s", self.endpoint)
-            self._socket.close(linger=0)
-            self._socket = self._open_socket()
-            self._pending = False
-        return error
 
     def close(self) -> None:
         """Close the socket, and the ZeroMQ context if the client created it."""
-        self._socket.close(linger=0)
+        self._close_socket()
         if self._own_context:
             self._context.destroy(linger=0)
 
@@ -119,9 +157,9 @@ class Client(ClientBase):
     raises ``TimeoutError``); ``poll()`` checks without blocking. Passing
     ``server_public_key`` enables ZeroMQ CURVE encryption.
 
-    Differences from ``karabo_bridge.Client``: after a REQ timeout the socket
-    is recreated and the next call sends a fresh request (the reference keeps
-    waiting for the old reply forever); leaving a ``with`` block does not
+    Differences from ``karabo_bridge.Client``: a REQ request whose connection
+    dropped is sent again on a fresh socket by the next call (the reference
+    waits forever for its reply); leaving a ``with`` block does not
     destroy a context passed in by the caller; an unknown ``ser`` raises
     ``NotImplementedError`` (a subclass of the reference's ``Exception``).
     """
@@ -152,9 +190,8 @@ class Client(ClientBase):
 
     def _request(self) -> None:
         """Ask a REP server for a train unless a request is already outstanding."""
-        if self._socket_type == zmq.REQ and not self._pending:
+        if self._must_send_request():
             self._socket.send(REQUEST)
-            self._pending = True
 
     def poll(self, timeout: float | None = 0) -> bool:
         """Wait up to ``timeout`` s (None: forever); True if ``next()`` would not block."""
@@ -168,7 +205,7 @@ class Client(ClientBase):
         try:
             frames = self._socket.recv_multipart(copy=False)
         except zmq.Again:
-            raise self._timed_out() from None
+            raise self._timeout_error() from None
         self._pending = False
         return deserialize(frames)
 

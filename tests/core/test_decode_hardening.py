@@ -107,13 +107,13 @@ def one(elem: bytes) -> bytes:
     (one(element(b"a", 38, b"")), "type code 38"),
     (one(element(b"\xff\xfe", 12, b"\0\0\0\0")), "invalid UTF-8 in key"),
     (one(element(b"a", 13, struct.pack("<I", 0x0FFFFFFF))), "element count of 'a' 268435455"),
-    (one(element(b"s", 28, struct.pack("<I", 1000) + b"abc")), "STRING 's'"),
+    (one(element(b"s", 28, struct.pack("<I", 1000) + b"abc")), "STRING of 's'"),
     (one(element(b"n", 35, struct.pack("<I", 7))), "NONE value of 'n' must be a u32 zero"),
     (one(element(b"b", 0, b"\x02")), "BOOL byte 2"),
-    (one(element(b"v", 29, struct.pack("<I", 0x7FFFFFFF))), "VECTOR_STRING 'v'"),
-    (one(element(b"h", 31, struct.pack("<I", 0x40000000))), "VECTOR_HASH 'h'"),
+    (one(element(b"v", 29, struct.pack("<I", 0x7FFFFFFF))), "VECTOR_STRING of 'v'"),
+    (one(element(b"h", 31, struct.pack("<I", 0x40000000))), "VECTOR_HASH of 'h'"),
     (one(element(b"a", 12, b"\0\0\0\0", attrs=struct.pack("<I", 0x10000000))), "attribute count of 'a'"),
-    (one(element(b"s", 32, struct.pack("<I", 3) + b"\x05abc")), "root name of SCHEMA 's'"),
+    (one(element(b"s", 32, struct.pack("<I", 3) + b"\x05abc")), "root name of SCHEMA of 's'"),
     (one(element(b"i", 12, b"\0\0\0\0")) + b"\0", "1 trailing bytes"),
 ])
 def test_specific_malformations_are_named(blob, expected):

@@ -1,0 +1,52 @@
+"""Smoke test of the benchmark scripts: each runs with --quick and prints its ratio lines.
+
+Only checks that the scripts work; the numbers of a --quick run mean nothing and are not checked.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+def run(script, *args, timeout=60):
+    p = subprocess.run([sys.executable, os.path.join(BENCH, script), "--quick", *args],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+
+def test_bench_hash_quick():
+    out = run("bench_hash.py")
+    for case in ("slow-control build", "slow-control read", "table build", "table read"):
+        assert f"ratio {case}: pykarabo/dict = " in out, out
+
+
+def test_bench_hash_quick_json():
+    res = json.loads(run("bench_hash.py", "--json"))
+    assert set(res["sets"]) == {"slow-control", "table"}
+    assert res["sets"]["table"]["read"]["ratio_vs_dict"] > 0
+
+
+def test_bench_serialize_quick():
+    pytest.importorskip("msgpack")
+    pytest.importorskip("msgpack_numpy")
+    out = run("bench_serialize.py")      # includes the Karabo companion when its venv exists
+    for line in ("ratio slow-control decode+read: msgpack/pykarabo = ",
+                 "ratio table encode: karabo-native/pykarabo = ",
+                 "ratio train[8 cells] encodeBinaryBuffers time = ",
+                 "ratio train[2 cells] encodeBinary/ndarray.tobytes = "):
+        assert line in out, out
+    assert "karabo companion failed" not in out, out
+
+
+def test_bench_serialize_quick_json_without_karabo():
+    pytest.importorskip("msgpack")
+    pytest.importorskip("msgpack_numpy")
+    res = json.loads(run("bench_serialize.py", "--json", "--karabo-python", "none"))
+    assert res["times"]["pykarabo"]["train"]["decode"]["median"] > 0
+    assert any(c["name"].startswith("train[") for c in res["checks"])
