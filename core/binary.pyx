@@ -16,7 +16,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 
 from pykarabo._core.types cimport *
 from pykarabo._core.hash cimport (Attributes, Hash, Node, Schema, classed_hash, new_node)
@@ -33,6 +33,18 @@ cdef int _MAX_DEPTH = MAX_DEPTH
 # (with the GIL released) instead of through the growing scratch buffer.
 cdef Py_ssize_t _BIG = 1 << 16
 cdef uint64_t _U32_LIMIT = 0xFFFFFFFF
+
+# The class that decoded SCHEMA values get: pykarabo.schema installs its full Schema (a subclass
+# of the core one) on import, so that decoding needs no conversion step.
+cdef object _schema_class = Schema
+
+
+def setSchemaClass(cls) -> None:
+    """Make decoding build SCHEMA values as ``cls``, a subclass of the core Schema taking (rootName, hash)."""
+    global _schema_class
+    if not (isinstance(cls, type) and issubclass(cls, Schema)):
+        raise TypeError(f"setSchemaClass needs a subclass of Schema, not {cls!r}")
+    _schema_class = cls
 
 cdef dict _DTYPES = {
     T_VECTOR_BOOL: np.dtype(np.bool_), T_VECTOR_INT8: np.dtype("<i1"), T_VECTOR_UINT8: np.dtype("<u1"),
@@ -132,6 +144,8 @@ cdef class _Writer:
         cdef Py_ssize_t n = len(b)
         if n > 255:
             raise ValueError(f"key '{k[:40]}...' is {n} bytes long: Karabo keys have at most 255")
+        if memchr(PyBytes_AS_STRING(b), 0, n) != NULL:
+            raise ValueError(f"key {k!r} contains NUL, which Karabo's C++ reader truncates")
         self.u8(<uint8_t>n)
         self.put(PyBytes_AS_STRING(b), n)
         return 0
@@ -293,6 +307,8 @@ cdef class _Writer:
         name = s.rootName.encode("utf-8")
         if len(name) > 255:
             raise ValueError(f"Schema root name of '{key}' is {len(name)} bytes: at most 255")
+        if b"\0" in name:
+            raise ValueError(f"Schema root name of '{key}' contains NUL, which Karabo's C++ reader truncates")
         self.u32(0)
         at = self.size
         self.schema_depth += 1
@@ -645,7 +661,7 @@ cdef class _Reader:
         cdef Py_ssize_t at = self.pos
         cdef uint32_t n = self.count(1, "byte length of SCHEMA", key)
         if n == 0:       # C++ accepts an empty Schema this way
-            return Schema("", Hash())
+            return _schema_class("", Hash())
         cdef Py_ssize_t outer_end = self.end
         self.end = self.pos + n
         self.depth += 1
@@ -659,7 +675,7 @@ cdef class _Reader:
         finally:
             self.end = outer_end
             self.depth -= 1
-        return Schema(name, h)
+        return _schema_class(name, h)
 
 
 cdef tuple decode(object buffer, Py_ssize_t offset):

@@ -234,7 +234,7 @@ def _unique_keys(n: int) -> st.SearchStrategy[list[str]]:
     return st.lists(keys(), min_size=n, max_size=n, unique=True)
 
 
-_SCHEMA_NAMES = st.text(_TEXT_CHARS, max_size=10).filter(_fits_key)
+_SCHEMA_NAMES = st.text(_KEY_CHARS, max_size=10).filter(_fits_key)  # no NUL: C++ truncates there
 
 
 def _draw_value(draw: Callable, kind: Kind, depth: int, budget: _Budget,

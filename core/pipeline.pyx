@@ -1,0 +1,1053 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The Karabo pipeline (p2p) protocol as a sans-I/O core, for both ends of a connection.
+
+Nothing here owns a socket, a thread or an event loop: the cores take received bytes and return
+*actions* (bytes to send on a connection, connections to close) and deliverable items.  The
+asyncio and the threaded transports (``pykarabo.net``) only move bytes between sockets and these
+objects, so every protocol rule lives here once.
+
+Wire facts (see ``pipeline-protocol.md``): every message starts with a little-endian u32 length;
+input -> output messages are single ``bin(Hash)`` control messages (``hello``, ``update``);
+output -> input messages are two-part (header Hash, then a body that concatenates the items'
+serializations, split by ``byteSizes``).  Readiness is a flag set by ``hello``/``update`` and
+cleared by sending one message; it is never a counter.
+
+Received bodies land in blocks of a :class:`BufferPool`; decoded arrays are views into the
+block, which goes back to the pool when the last of them is garbage.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from libc.stdint cimport uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memmove
+
+from pykarabo._core.hash cimport Hash
+
+import logging
+import struct
+import time
+from collections import deque
+
+import numpy as np
+
+from pykarabo._core.binary import decodeBinary, encodeBinary, encodeBinaryBuffers
+from pykarabo._core.types import Types
+from pykarabo.errors import KaraboError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BufferPool", "END_OF_STREAM", "EndOfStream", "InputCore", "MetaData", "OutputCore",
+    "ProtocolError", "SEND", "CLOSE", "POLICIES", "DEFAULT_MAX_QUEUE_LENGTH",
+    "encodeControl", "helloHash", "updateHash",
+]
+
+SEND = "send"
+"""Action kind: ``(SEND, conn, parts)``, write the buffers ``parts`` in order as one message."""
+CLOSE = "close"
+"""Action kind: ``(CLOSE, conn, reason)``, close that connection (its peer misbehaved or was replaced)."""
+
+POLICIES = ("drop", "wait", "queueDrop")
+"""The slowness policies Karabo 3 accepts; legacy ``queue``/``throw`` break a real output."""
+DEFAULT_MAX_QUEUE_LENGTH = 2
+"""Karabo's default ``maxQueueLength`` for ``queueDrop``."""
+SHARED_QUEUE_LIMIT = 2056
+"""Chunks the common shared queue holds under ``queueDrop`` (Karabo's per-channel chunk pool)."""
+
+cdef object _U32 = struct.Struct("<I")
+cdef object _pack_u32 = _U32.pack
+cdef object _U32_ARRAY = np.dtype("<u4")
+cdef object _I32_ARRAY = np.dtype("<i4")
+cdef Py_ssize_t _SCRATCH = 1 << 16
+
+
+class ProtocolError(KaraboError, ValueError):
+    """A peer broke the pipeline protocol (malformed frame, oversized length, wrong type)."""
+
+
+class EndOfStream:
+    """The end-of-stream event an input delivers after all its outputs ended their stream."""
+
+    def __repr__(self) -> str:
+        return "END_OF_STREAM"
+
+
+END_OF_STREAM = EndOfStream()
+
+
+@cython.final
+cdef class MetaData:
+    """Per-item metadata: the data ``source`` and its timestamp (``sec``, ``frac`` attoseconds, ``tid``)."""
+
+    cdef readonly str source
+    cdef readonly object sec
+    cdef readonly object frac
+    cdef readonly object tid
+
+    def __init__(self, str source="", sec=0, frac=0, tid=0):
+        self.source = source
+        self.sec = int(sec)
+        self.frac = int(frac)
+        self.tid = int(tid)
+
+    @property
+    def trainId(self) -> int:
+        """The train ID of the item."""
+        return self.tid
+
+    @property
+    def timestamp(self) -> tuple:
+        """``(sec, frac, tid)``."""
+        return (self.sec, self.frac, self.tid)
+
+    def __eq__(self, other):
+        if not isinstance(other, MetaData):
+            return NotImplemented
+        return (self.source, self.sec, self.frac, self.tid) == (
+            (<MetaData>other).source, (<MetaData>other).sec, (<MetaData>other).frac, (<MetaData>other).tid)
+
+    def __hash__(self):
+        return hash((self.source, self.sec, self.frac, self.tid))
+
+    def __repr__(self):
+        return f"MetaData(source={self.source!r}, sec={self.sec}, frac={self.frac}, tid={self.tid})"
+
+
+# ==============================================================================================
+# Buffer pool
+
+
+cdef Py_ssize_t size_class(Py_ssize_t n) noexcept:
+    """Capacity of the block serving ``n`` bytes: powers of two up to 1 MiB, then whole MiB."""
+    cdef Py_ssize_t c = 4096
+    if n <= (1 << 20):
+        while c < n:
+            c <<= 1
+        return c
+    return ((n + (1 << 20) - 1) >> 20) << 20
+
+
+@cython.final
+cdef class BufferPool:
+    """Reusable receive blocks; a block returns here when nothing references its memory any more."""
+
+    cdef dict _free            # capacity -> list of addresses (size_t) of free blocks
+    cdef readonly Py_ssize_t maxBytes
+    cdef readonly Py_ssize_t freeBytes
+    cdef readonly Py_ssize_t allocations
+    cdef readonly Py_ssize_t reuses
+
+    def __init__(self, Py_ssize_t maxBytes=1 << 30):
+        self._free = {}
+        self.maxBytes = maxBytes
+
+    def __dealloc__(self):
+        if self._free is not None:
+            for lst in self._free.values():
+                for addr in lst:
+                    free(<void*><size_t>addr)
+
+    cpdef _Block take(self, Py_ssize_t n):
+        """A writable block of at least ``n`` bytes (its buffer exposes exactly ``n``)."""
+        cdef Py_ssize_t cap = size_class(n)
+        cdef list lst = self._free.get(cap)
+        cdef char* p
+        if lst:
+            p = <char*><size_t>lst.pop()
+            self.freeBytes -= cap
+            self.reuses += 1
+        else:
+            p = <char*>malloc(cap)
+            if p == NULL:
+                raise MemoryError(f"cannot allocate a receive buffer of {cap} bytes")
+            self.allocations += 1
+        cdef _Block b = _Block.__new__(_Block)
+        b.ptr = p
+        b.size = n
+        b.cap = cap
+        b.pool = self
+        return b
+
+    cdef void give(self, char* p, Py_ssize_t cap):
+        if self.freeBytes + cap > self.maxBytes:
+            free(p)
+            return
+        lst = self._free.get(cap)
+        if lst is None:
+            self._free[cap] = lst = []
+        lst.append(<size_t>p)
+        self.freeBytes += cap
+
+
+@cython.final
+cdef class _Block:
+    """One pooled allocation exposed through the buffer protocol (writable)."""
+
+    cdef char* ptr
+    cdef Py_ssize_t size
+    cdef Py_ssize_t cap
+    cdef BufferPool pool
+    cdef Py_ssize_t shape[1]
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        self.shape[0] = self.size
+        view.buf = self.ptr
+        view.obj = self
+        view.len = self.size
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = b"B"
+        view.ndim = 1
+        view.shape = NULL
+        if flags & PyBUF_ND:
+            view.shape = self.shape
+        view.strides = NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __len__(self):
+        return self.size
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            if self.pool is not None:
+                self.pool.give(self.ptr, self.cap)
+            else:
+                free(self.ptr)
+            self.ptr = NULL
+
+
+cdef BufferPool _default_pool = BufferPool()
+
+
+def defaultPool() -> BufferPool:
+    """The process-wide pool used by inputs that are not given their own."""
+    return _default_pool
+
+
+# ==============================================================================================
+# Framing
+
+
+@cython.final
+cdef class _FrameReader:
+    """Splits a byte stream into messages: single-part (control) or two-part (header + body).
+
+    Small reads go through a scratch buffer; once a body's length is known the rest of the body
+    is received straight into its pooled block (``getBuffer`` hands that block out).
+    """
+
+    cdef bytearray scratch
+    cdef Py_ssize_t start, end          # unparsed bytes are scratch[start:end]
+    cdef bint two_part
+    cdef int state                      # 0 header length, 1 header, 2 body length, 3 body
+    cdef Py_ssize_t need                # length of the header/control Hash being read
+    cdef object header                  # bytes of the header Hash (two-part)
+    cdef _Block body
+    cdef Py_ssize_t filled
+    cdef bint direct                    # the last getBuffer() exposed the body block
+    cdef Py_ssize_t max_header
+    cdef Py_ssize_t max_body
+    cdef BufferPool pool
+    cdef str peer
+
+    def __init__(self, bint two_part, Py_ssize_t max_header, Py_ssize_t max_body, BufferPool pool, str peer):
+        self.scratch = bytearray(_SCRATCH)
+        self.two_part = two_part
+        self.max_header = max_header
+        self.max_body = max_body
+        self.pool = pool
+        self.peer = peer
+
+    cdef object get_buffer(self):
+        if self.state == 3 and self.start == self.end and self.filled < self.body.size:
+            self.direct = True
+            return memoryview(self.body)[self.filled:]
+        self.direct = False
+        if self.start == self.end:
+            self.start = self.end = 0
+        elif self.end == len(self.scratch):
+            if self.start > 0:
+                # Compact: memmove within the same bytearray (resizing is refused while exported).
+                self.scratch[0:self.end - self.start] = self.scratch[self.start:self.end]
+                self.end -= self.start
+                self.start = 0
+            else:
+                # A header larger than the scratch: continue in a bigger one (the old one may
+                # still be exported by the caller's memoryview, so it is not resized).
+                bigger = bytearray(2 * len(self.scratch))
+                bigger[:self.end] = self.scratch[:self.end]
+                self.scratch = bigger
+        return memoryview(self.scratch)[self.end:]
+
+    cdef list updated(self, Py_ssize_t n):
+        """Account for ``n`` bytes written into the last buffer; returns completed messages."""
+        if n < 0:
+            raise ValueError("negative byte count")
+        if self.direct:
+            self.direct = False
+            self.filled += n
+            out = []
+            if self.filled == self.body.size:
+                out.append(self.finish())
+            return out
+        self.end += n
+        return self.parse()
+
+    cdef list parse(self):
+        cdef list out = []
+        cdef Py_ssize_t avail, take
+        cdef uint32_t v
+        cdef const unsigned char[:] s
+        while True:
+            avail = self.end - self.start
+            if self.state == 0 or self.state == 2:
+                if avail < 4:
+                    return out
+                v = _U32.unpack_from(self.scratch, self.start)[0]
+                self.start += 4
+                if self.state == 0:
+                    if v > <uint32_t>self.max_header:
+                        raise ProtocolError(f"{self.peer}: {'header' if self.two_part else 'message'} "
+                                            f"length {v} exceeds the limit of {self.max_header} bytes")
+                    self.need = v
+                    self.state = 1
+                else:
+                    if v > <uint32_t>self.max_body:
+                        raise ProtocolError(f"{self.peer}: body length {v} exceeds the limit of "
+                                            f"{self.max_body} bytes")
+                    self.body = self.pool.take(v)
+                    self.filled = 0
+                    self.state = 3
+                    if v == 0:
+                        out.append(self.finish())
+            elif self.state == 1:
+                if avail < self.need:
+                    return out
+                data = bytes(self.scratch[self.start:self.start + self.need])
+                self.start += self.need
+                if self.two_part:
+                    self.header = data
+                    self.state = 2
+                else:
+                    self.state = 0
+                    out.append(data)
+            else:
+                take = min(avail, self.body.size - self.filled)
+                if take > 0:
+                    memcpy(self.body.ptr + self.filled,
+                           <char*>self.scratch + self.start, take)
+                    self.filled += take
+                    self.start += take
+                if self.filled < self.body.size:
+                    return out
+                out.append(self.finish())
+
+    cdef tuple finish(self):
+        msg = (self.header, self.body)
+        self.header = None
+        self.body = None
+        self.state = 0
+        return msg
+
+
+def encodeControl(Hash h) -> bytes:
+    """A single-part message: u32 LE length, then ``bin(h)``."""
+    b = encodeBinary(h)
+    return _pack_u32(len(b)) + b
+
+
+def helloHash(str instanceId, str dataDistribution="copy", str onSlowness="drop",
+              maxQueueLength=DEFAULT_MAX_QUEUE_LENGTH) -> Hash:
+    """The ``hello`` an input sends after connecting: six keys in Karabo's order and types."""
+    if onSlowness not in POLICIES:
+        raise ValueError(f"onSlowness must be one of {POLICIES}, not {onSlowness!r}")
+    if dataDistribution not in ("copy", "shared"):
+        raise ValueError(f"dataDistribution must be 'copy' or 'shared', not {dataDistribution!r}")
+    h = Hash()
+    h["reason"] = "hello"
+    h["instanceId"] = instanceId
+    h["memoryLocation"] = "remote"       # "local" makes a real output send chunk ids, not data
+    h["dataDistribution"] = dataDistribution
+    h["onSlowness"] = onSlowness
+    h.setAs("maxQueueLength", int(maxQueueLength), Types.UINT32)   # anything else breaks C++
+    return h
+
+
+def updateHash(str instanceId) -> Hash:
+    """The ``update`` (readiness) message of an input."""
+    h = Hash()
+    h["reason"] = "update"
+    h["instanceId"] = instanceId
+    return h
+
+
+# ==============================================================================================
+# Output side
+
+
+@cython.final
+cdef class _Chunk:
+    """One message ready to send (to any number of inputs: its buffers are shared, not copied)."""
+
+    cdef readonly list parts
+    cdef readonly bint eos
+    cdef readonly Py_ssize_t nItems
+
+
+cdef object _copy_buffer(object part):
+    """A private copy of ``part`` (for ``copyAllData``), made without holding the GIL."""
+    cdef Py_buffer src
+    PyObject_GetBuffer(part, &src, PyBUF_SIMPLE)
+    try:
+        out = bytearray(src.len)
+        with nogil:
+            memcpy(<char*>out, src.buf, src.len)
+    finally:
+        PyBuffer_Release(&src)
+    return out
+
+
+cdef Hash _timestamp_node_hash(str source, sec, frac, tid):
+    cdef Hash m = Hash()
+    m["source"] = source
+    m["timestamp"] = True
+    m.setAttribute("timestamp", "sec", sec, type=Types.UINT64)
+    m.setAttribute("timestamp", "frac", frac, type=Types.UINT64)
+    m.setAttribute("timestamp", "tid", tid, type=Types.UINT64)
+    return m
+
+
+cdef _Chunk make_chunk(list items, bint layout):
+    """Header + body of a data message from ``items`` = [(parts, sizes, meta Hash)]."""
+    cdef Hash header = Hash()
+    cdef list infos = [it[2] for it in items]
+    cdef list byte_sizes = []
+    cdef list layouts = []
+    cdef list body = []
+    cdef Py_ssize_t total = 0, n
+    cdef Hash lay
+    for parts, sizes, _ in items:
+        n = sum(sizes)
+        byte_sizes.append(n)
+        total += n
+        if layout:
+            lay = Hash()
+            lay.setAs("sizes", np.array(sizes, dtype=_U32_ARRAY), Types.VECTOR_UINT32)
+            lay.setAs("types", np.array([i & 1 for i in range(len(sizes))], dtype=_I32_ARRAY),
+                      Types.VECTOR_INT32)
+            layouts.append(lay)
+        for p in parts:
+            if len(p):
+                body.append(p)
+    if total > 0xFFFFFFFF:
+        raise ValueError(f"a chunk of {total} bytes exceeds the 4 GiB limit of the wire format")
+    header.setAs("sourceInfo", infos, Types.VECTOR_HASH)
+    if layout:
+        header.setAs("_bufferSetLayout_", layouts, Types.VECTOR_HASH)
+    header.setAs("nData", len(items), Types.UINT32)
+    header.setAs("byteSizes", np.array(byte_sizes, dtype=_U32_ARRAY), Types.VECTOR_UINT32)
+    hb = encodeBinary(header)
+    cdef _Chunk c = _Chunk()
+    c.parts = [_pack_u32(len(hb)) + hb + _pack_u32(total)] + body
+    c.nItems = len(items)
+    return c
+
+
+cdef _Chunk make_eos(bint layout):
+    cdef Hash header = Hash()
+    header["endOfStream"] = True
+    if layout:
+        header.setAs("_bufferSetLayout_", [], Types.VECTOR_HASH)
+        header.setAs("nData", 0, Types.UINT32)
+    header.setAs("byteSizes", [], Types.VECTOR_UINT32)
+    hb = encodeBinary(header)
+    cdef _Chunk c = _Chunk()
+    c.parts = [_pack_u32(len(hb)) + hb + _pack_u32(0)]
+    c.eos = True
+    return c
+
+
+@cython.final
+cdef class _Peer:
+    """One connection to the output, and (after its hello) the input registered on it."""
+
+    cdef object conn
+    cdef str peer
+    cdef _FrameReader reader
+    cdef str instanceId
+    cdef bint shared
+    cdef str policy
+    cdef Py_ssize_t maxQueueLength
+    cdef bint ready
+    cdef object queue               # deque of _Chunk waiting for this input's readiness
+
+
+def _as_int(Hash h, str key, default):
+    if not h.has(key):
+        return default
+    v = h[key]
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise ProtocolError(f"'{key}' must be an integer, got {type(v).__name__}")
+    return int(v)
+
+
+def _as_str(Hash h, str key, default=None):
+    if not h.has(key):
+        if default is None:
+            raise ProtocolError(f"'{key}' is missing")
+        return default
+    v = h[key]
+    if not isinstance(v, str):
+        raise ProtocolError(f"'{key}' must be a string, got {type(v).__name__}")
+    return v
+
+
+cdef class OutputCore:
+    """Output side (TCP server): registers inputs, distributes chunks, applies slowness policies.
+
+    The transport reports ``connect``/``receive``/``disconnect`` per connection id and drains
+    :meth:`takeActions`.  The producer calls :meth:`write` per item and :meth:`update` per chunk;
+    while :attr:`mustWait` is true a ``wait`` receiver still holds an unsent chunk and the
+    producer has to block (the transport re-checks after each state change).
+    """
+
+    cdef dict _conns                 # conn -> _Peer
+    cdef dict _inputs                # instanceId -> _Peer
+    cdef object _sharedReady         # deque of _Peer (ready shared inputs, first-ready first)
+    cdef object _sharedQueue         # deque of _Chunk (noInputShared queueDrop / wait)
+    cdef list _pending               # items written since the last update()
+    cdef list _actions
+    cdef readonly str noInputShared
+    cdef readonly str source
+    cdef readonly bint bufferSetLayout
+    cdef readonly Py_ssize_t maxControlSize
+    cdef readonly Py_ssize_t sharedQueueLimit
+    cdef readonly Py_ssize_t dropped        # chunk deliveries skipped by drop / queueDrop
+
+    def __init__(self, str source="pykarabo:output", str noInputShared="drop", bint bufferSetLayout=True,
+                 Py_ssize_t maxControlSize=1 << 20, Py_ssize_t sharedQueueLimit=SHARED_QUEUE_LIMIT):
+        if noInputShared not in POLICIES:
+            raise ValueError(f"noInputShared must be one of {POLICIES}, not {noInputShared!r}")
+        self._conns = {}
+        self._inputs = {}
+        self._sharedReady = deque()
+        self._sharedQueue = deque()
+        self._pending = []
+        self._actions = []
+        self.noInputShared = noInputShared
+        self.source = source
+        self.bufferSetLayout = bufferSetLayout
+        self.maxControlSize = maxControlSize
+        self.sharedQueueLimit = sharedQueueLimit
+
+    # ---- connections --------------------------------------------------------------------
+
+    def connect(self, conn, str peer="?") -> None:
+        """A new TCP connection ``conn`` (any hashable id) from ``peer`` (used in log messages)."""
+        cdef _Peer p = _Peer()
+        p.conn = conn
+        p.peer = peer
+        p.reader = _FrameReader(False, self.maxControlSize, 0, _default_pool, peer)
+        p.queue = deque()
+        self._conns[conn] = p
+
+    def receive(self, conn, data) -> None:
+        """Bytes received on ``conn``; a protocol violation queues a CLOSE of that connection only."""
+        cdef _Peer p = self._conns.get(conn)
+        if p is None:
+            return
+        cdef Py_ssize_t pos = 0, n, total = len(data)
+        mv = memoryview(data)
+        try:
+            while pos < total:
+                buf = p.reader.get_buffer()
+                n = min(len(buf), total - pos)
+                buf[:n] = mv[pos:pos + n]
+                pos += n
+                del buf
+                for msg in p.reader.updated(n):
+                    self._control(p, msg)
+                    if conn not in self._conns:
+                        return
+        except (ProtocolError, ValueError) as e:
+            log.error("output %s: closing the connection from %s: %s", self.source, p.peer, e)
+            self._drop(p, f"protocol error: {e}")
+
+    def disconnect(self, conn) -> None:
+        """The connection ``conn`` is gone: unregister its input and free its queue."""
+        cdef _Peer p = self._conns.pop(conn, None)
+        if p is not None:
+            self._unregister(p)
+
+    cdef _drop(self, _Peer p, str reason):
+        self._conns.pop(p.conn, None)
+        self._unregister(p)
+        self._actions.append((CLOSE, p.conn, reason))
+
+    cdef _unregister(self, _Peer p):
+        if p.instanceId is not None and self._inputs.get(p.instanceId) is p:
+            del self._inputs[p.instanceId]
+            log.info("output %s: input %s (%s) left", self.source, p.instanceId, p.peer)
+        try:
+            self._sharedReady.remove(p)
+        except ValueError:
+            pass
+        p.queue.clear()
+        p.ready = False
+        p.instanceId = None
+
+    def takeActions(self) -> list:
+        """The pending ``(SEND, conn, parts)`` / ``(CLOSE, conn, reason)`` actions, in order."""
+        out = self._actions
+        self._actions = []
+        return out
+
+    # ---- control messages ---------------------------------------------------------------
+
+    cdef _control(self, _Peer p, bytes raw):
+        try:
+            h = decodeBinary(raw)
+        except ValueError as e:
+            raise ProtocolError(f"undecodable control message: {e}") from None
+        reason = h.get("reason") if h.has("reason") else None
+        if reason == "hello":
+            self._hello(p, h)
+        elif reason == "update":
+            iid = h.get("instanceId") if h.has("instanceId") else None
+            target = self._inputs.get(iid) if isinstance(iid, str) else None
+            if target is None:
+                log.warning("output %s: an input (%s) from %s updated, but is not registered",
+                            self.source, iid, p.peer)
+                return
+            self._ready(<_Peer>target)
+        else:
+            log.warning("output %s: ignoring a control message with reason %r from %s",
+                        self.source, reason, p.peer)
+
+    cdef _hello(self, _Peer p, Hash h):
+        iid = _as_str(h, "instanceId")
+        dist = _as_str(h, "dataDistribution", "copy")
+        policy = _as_str(h, "onSlowness", "drop")
+        location = _as_str(h, "memoryLocation", "remote")
+        qlen = _as_int(h, "maxQueueLength", DEFAULT_MAX_QUEUE_LENGTH)
+        if policy == "queue":
+            log.warning("output %s: input %s asks for legacy onSlowness 'queue', using 'queueDrop'",
+                        self.source, iid)
+            policy = "queueDrop"
+        elif policy == "throw":
+            log.warning("output %s: input %s asks for legacy onSlowness 'throw', using 'drop'",
+                        self.source, iid)
+            policy = "drop"
+        elif policy not in POLICIES:
+            raise ProtocolError(f"unknown onSlowness {policy!r}")
+        if location != "remote":
+            # "local" means the same process in Karabo; across processes data must be sent.
+            log.debug("output %s: input %s says memoryLocation %r, sending data anyway",
+                      self.source, iid, location)
+        old = self._inputs.get(iid)
+        if old is not None:
+            if (<_Peer>old) is not p:
+                log.warning("output %s: input %s reconnected from %s, closing its old connection from %s",
+                            self.source, iid, p.peer, (<_Peer>old).peer)
+                self._drop(<_Peer>old, f"replaced by a new connection of {iid}")
+            else:
+                self._unregister(p)
+        elif p.instanceId is not None:
+            self._unregister(p)
+        p.instanceId = iid
+        p.shared = dist == "shared"
+        p.policy = policy
+        p.maxQueueLength = max(0, qlen)
+        self._inputs[iid] = p
+        log.info("output %s: input %s connected from %s (%s, %s)", self.source, iid, p.peer, dist, policy)
+        self._ready(p)
+
+    cdef _ready(self, _Peer p):
+        """The input said it can take one message: send it the next queued one, or remember."""
+        cdef _Chunk c
+        if p.queue:
+            self._send(p, p.queue.popleft())
+        elif p.shared and self._sharedQueue:
+            c = self._sharedQueue.popleft()
+            if c.eos:
+                # Every shared input gets its own end-of-stream.
+                for other in self._inputs.values():
+                    if (<_Peer>other).shared and other is not p:
+                        self._deliver_or_queue(<_Peer>other, c)
+            self._send(p, c)
+        elif not p.ready:
+            p.ready = True
+            if p.shared:
+                self._sharedReady.append(p)
+
+    cdef _send(self, _Peer p, _Chunk c):
+        p.ready = False
+        self._actions.append((SEND, p.conn, c.parts))
+
+    cdef _deliver_or_queue(self, _Peer p, _Chunk c):
+        if p.ready and not p.queue:
+            if p.shared:
+                try:
+                    self._sharedReady.remove(p)
+                except ValueError:
+                    pass
+            self._send(p, c)
+        else:
+            p.queue.append(c)
+
+    # ---- producer -----------------------------------------------------------------------
+
+    def write(self, Hash data, str source=None, timestamp=None, bint copyAllData=True) -> None:
+        """Add one item to the next chunk; ``timestamp`` = (sec, frac, tid) or None for now/0.
+
+        With ``copyAllData`` false the arrays of ``data`` are sent from the caller's memory,
+        which must then stay unchanged until the chunk is sent.
+        """
+        if timestamp is None:
+            t = time.time_ns()
+            sec, frac, tid = t // 1_000_000_000, (t % 1_000_000_000) * 1_000_000_000, 0
+        else:
+            sec, frac, tid = timestamp
+        parts = encodeBinaryBuffers(data)
+        if copyAllData:
+            parts = [p if isinstance(p, bytes) else _copy_buffer(p) for p in parts]
+        sizes = [len(p) for p in parts]
+        meta = _timestamp_node_hash(source if source is not None else self.source, sec, frac, tid)
+        self._pending.append((parts, sizes, meta))
+
+    def update(self) -> None:
+        """Send everything written since the last call as one chunk, following the policies."""
+        if not self._pending:
+            return
+        items = self._pending
+        self._pending = []
+        self._distribute(make_chunk(items, self.bufferSetLayout))
+
+    def signalEndOfStream(self) -> None:
+        """Flush pending items, then send end-of-stream to every input (never dropped)."""
+        self.update()
+        self._distribute(make_eos(self.bufferSetLayout))
+
+    cdef _distribute(self, _Chunk c):
+        cdef _Peer p
+        for obj in list(self._inputs.values()):
+            p = <_Peer>obj
+            if p.shared:
+                continue
+            if p.ready and not p.queue:
+                self._send(p, c)
+            elif c.eos or p.policy == "wait":
+                p.queue.append(c)
+            elif p.policy == "queueDrop" and len(p.queue) < p.maxQueueLength:
+                p.queue.append(c)
+            else:
+                self.dropped += 1
+        self._distribute_shared(c)
+
+    cdef _distribute_shared(self, _Chunk c):
+        cdef _Peer p
+        cdef bint any_shared = False
+        for obj in self._inputs.values():
+            if (<_Peer>obj).shared:
+                any_shared = True
+                break
+        if not any_shared:
+            return
+        if c.eos:
+            if self._sharedQueue:
+                self._sharedQueue.append(c)     # copied to every shared input once it is taken
+            else:
+                for obj in list(self._inputs.values()):
+                    if (<_Peer>obj).shared:
+                        self._deliver_or_queue(<_Peer>obj, c)
+            return
+        while self._sharedReady:
+            p = self._sharedReady.popleft()
+            if p.ready and not p.queue:
+                self._send(p, c)
+                return
+        if self.noInputShared == "drop":
+            self.dropped += 1
+            return
+        if self.noInputShared == "queueDrop" and len(self._sharedQueue) >= self.sharedQueueLimit:
+            for i, q in enumerate(self._sharedQueue):
+                if not (<_Chunk>q).eos:
+                    del self._sharedQueue[i]
+                    self.dropped += 1
+                    break
+        self._sharedQueue.append(c)
+
+    @property
+    def mustWait(self) -> bool:
+        """True while a ``wait`` receiver (copy input, or the shared group) holds an unsent chunk."""
+        cdef _Peer p
+        for obj in self._inputs.values():
+            p = <_Peer>obj
+            if not p.shared and p.policy == "wait" and p.queue:
+                return True
+        if self.noInputShared == "wait" and self._sharedQueue:
+            for obj in self._inputs.values():
+                if (<_Peer>obj).shared:
+                    return True
+        return False
+
+    @property
+    def pendingItems(self) -> int:
+        """Items written but not yet grouped by :meth:`update`."""
+        return len(self._pending)
+
+    def inputs(self) -> list:
+        """``(instanceId, dataDistribution, onSlowness)`` of every registered input."""
+        return [(p.instanceId, "shared" if p.shared else "copy", p.policy)
+                for p in self._inputs.values()]
+
+    def queueLengths(self) -> dict:
+        """Chunks queued per input id, and under ``None`` in the common shared queue."""
+        out = {(<_Peer>p).instanceId: len((<_Peer>p).queue) for p in self._inputs.values()}
+        out[None] = len(self._sharedQueue)
+        return out
+
+
+# ==============================================================================================
+# Input side
+
+
+cdef list split_message(bytes header_bytes, _Block body, str peer):
+    """Items of one data message, or END_OF_STREAM, checking every size against the body."""
+    try:
+        h = decodeBinary(header_bytes)
+    except ValueError as e:
+        raise ProtocolError(f"{peer}: undecodable message header: {e}") from None
+    if h.has("endOfStream"):
+        return None
+    cdef Py_ssize_t total = body.size
+    sizes = None
+    if h.has("byteSizes"):
+        sizes = h["byteSizes"]
+    elif h.has("_bufferSetLayout_"):
+        sizes = [sum(int(s) for s in lay["sizes"]) for lay in h["_bufferSetLayout_"]]
+    elif total > 0:
+        log.warning("%s: data header without byteSizes, taking the body as one item", peer)
+        sizes = [total]
+    else:
+        sizes = []
+    if isinstance(sizes, np.ndarray):
+        if sizes.dtype.kind not in "iu" or sizes.ndim != 1:
+            raise ProtocolError(f"{peer}: byteSizes has element type {sizes.dtype}")
+        sizes = sizes.tolist()
+    elif not isinstance(sizes, list) or not all(isinstance(s, int) for s in sizes):
+        raise ProtocolError(f"{peer}: byteSizes is not a vector of integers")
+    if any(s <= 0 for s in sizes):
+        raise ProtocolError(f"{peer}: byteSizes {sizes[:8]} contains a non-positive size")
+    if sum(sizes) != total:
+        raise ProtocolError(f"{peer}: byteSizes add up to {sum(sizes)}, but the body has {total} bytes")
+    infos = h["sourceInfo"] if h.has("sourceInfo") else []
+    if not isinstance(infos, list):
+        raise ProtocolError(f"{peer}: sourceInfo is not a vector of Hash")
+    items = []
+    mv = memoryview(body)
+    cdef Py_ssize_t off = 0
+    for i, n in enumerate(sizes):
+        try:
+            data = decodeBinary(mv[off:off + n])
+        except ValueError as e:
+            raise ProtocolError(f"{peer}: item {i} of a message: {e}") from None
+        off += n
+        items.append((data, _metadata(infos[i] if i < len(infos) else None)))
+    return items
+
+
+cdef MetaData _metadata(info):
+    cdef MetaData m = MetaData.__new__(MetaData)
+    m.source = ""
+    m.sec = m.frac = m.tid = 0
+    if not isinstance(info, Hash):
+        return m
+    src = info.get("source") if info.has("source") else ""
+    m.source = src if isinstance(src, str) else str(src)
+    if info.has("timestamp"):
+        attrs = info.getAttributes("timestamp")
+        for name in ("sec", "frac", "tid"):
+            if name in attrs:
+                v = attrs[name]
+                if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                    setattr_meta(m, name, int(v))
+    return m
+
+
+cdef setattr_meta(MetaData m, str name, v):
+    if name == "sec":
+        m.sec = v
+    elif name == "frac":
+        m.frac = v
+    else:
+        m.tid = v
+
+
+@cython.final
+cdef class _Link:
+    """One connection of an input to one output."""
+
+    cdef object key
+    cdef str peer
+    cdef _FrameReader reader
+    cdef bint eos
+    cdef bint owed                 # an update is due as soon as the delivery queue has room
+
+
+cdef class InputCore:
+    """Input side (TCP client to one or more outputs): parses messages, grants readiness, merges.
+
+    Deliveries are queued as whole messages; an ``update`` is granted to a connection as long as
+    fewer than ``queueCapacity`` messages wait for the consumer, otherwise it is owed and sent
+    when the consumer catches up (that back-pressure lets the output apply its policies).  One
+    END_OF_STREAM is delivered once every connected output has ended its stream.
+    """
+
+    cdef readonly str instanceId
+    cdef readonly str dataDistribution
+    cdef readonly str onSlowness
+    cdef readonly Py_ssize_t maxQueueLength
+    cdef readonly Py_ssize_t queueCapacity
+    cdef readonly Py_ssize_t maxHeaderSize
+    cdef readonly Py_ssize_t maxBodySize
+    cdef BufferPool pool
+    cdef dict _links
+    cdef object _queue              # deque of [items, index] or END_OF_STREAM
+    cdef list _actions
+    cdef bytes _update
+    cdef bytes _hello
+
+    def __init__(self, str instanceId, str dataDistribution="copy", str onSlowness="drop",
+                 Py_ssize_t maxQueueLength=DEFAULT_MAX_QUEUE_LENGTH, Py_ssize_t queueCapacity=2,
+                 Py_ssize_t maxHeaderSize=16 << 20, Py_ssize_t maxBodySize=0xFFFFFFFF,
+                 BufferPool pool=None):
+        self._update = encodeControl(updateHash(instanceId))
+        self._hello = encodeControl(helloHash(instanceId, dataDistribution, onSlowness, maxQueueLength))
+        self.instanceId = instanceId
+        self.dataDistribution = dataDistribution
+        self.onSlowness = onSlowness
+        self.maxQueueLength = maxQueueLength
+        self.queueCapacity = max(1, queueCapacity)
+        self.maxHeaderSize = maxHeaderSize
+        self.maxBodySize = maxBodySize
+        self.pool = pool if pool is not None else _default_pool
+        self._links = {}
+        self._queue = deque()
+        self._actions = []
+
+    def connect(self, key, str peer="?") -> None:
+        """Connection ``key`` to an output is established: queues its hello."""
+        cdef _Link l = _Link()
+        l.key = key
+        l.peer = peer
+        l.reader = _FrameReader(True, self.maxHeaderSize, self.maxBodySize, self.pool, peer)
+        self._links[key] = l
+        self._actions.append((SEND, key, [self._hello]))
+
+    def disconnect(self, key) -> None:
+        """Connection ``key`` is gone; may complete an end-of-stream the others already sent."""
+        if self._links.pop(key, None) is None:
+            return
+        self._check_eos()
+
+    def getBuffer(self, key):
+        """A writable buffer to receive the next bytes of ``key`` into (``recv_into``)."""
+        return (<_Link>self._links[key]).reader.get_buffer()
+
+    def bufferUpdated(self, key, Py_ssize_t n) -> None:
+        """``n`` bytes were written into the last buffer of ``key``; malformed data queues CLOSE."""
+        cdef _Link l = self._links.get(key)
+        if l is None:
+            return
+        try:
+            for header, body in l.reader.updated(n):
+                self._message(l, header, body)
+        except ProtocolError as e:
+            log.error("input %s: closing the connection to %s: %s", self.instanceId, l.peer, e)
+            self._links.pop(key, None)
+            self._actions.append((CLOSE, key, str(e)))
+            self._check_eos()
+
+    def receive(self, key, data) -> None:
+        """Bytes received on ``key`` (copying variant of getBuffer/bufferUpdated)."""
+        cdef Py_ssize_t pos = 0, n, total = len(data)
+        mv = memoryview(data)
+        while pos < total and key in self._links:
+            buf = self.getBuffer(key)
+            n = min(len(buf), total - pos)
+            buf[:n] = mv[pos:pos + n]
+            del buf
+            pos += n
+            self.bufferUpdated(key, n)
+
+    cdef _message(self, _Link l, bytes header, _Block body):
+        items = split_message(header, body, l.peer)
+        if items is None:
+            l.eos = True
+            self._check_eos()
+        elif items:
+            self._queue.append([items, 0])
+        if len(self._queue) < self.queueCapacity:
+            self._actions.append((SEND, l.key, [self._update]))
+        else:
+            l.owed = True
+
+    cdef _check_eos(self):
+        if not self._links:
+            return
+        for l in self._links.values():
+            if not (<_Link>l).eos:
+                return
+        for l in self._links.values():
+            (<_Link>l).eos = False
+        self._queue.append(END_OF_STREAM)
+
+    def take(self):
+        """The next ``(data, MetaData)`` or END_OF_STREAM, or None when nothing is queued."""
+        if not self._queue:
+            return None
+        head = self._queue[0]
+        if head is END_OF_STREAM:
+            self._queue.popleft()
+            self._grant()
+            return END_OF_STREAM
+        items, i = head
+        item = items[i]
+        items[i] = None               # the consumer alone keeps the data (and the pooled block)
+        if i + 1 == len(items):
+            self._queue.popleft()
+            self._grant()
+        else:
+            head[1] = i + 1
+        return item
+
+    cdef _grant(self):
+        if len(self._queue) >= self.queueCapacity:
+            return
+        for l in self._links.values():
+            if (<_Link>l).owed:
+                (<_Link>l).owed = False
+                self._actions.append((SEND, (<_Link>l).key, [self._update]))
+
+    def takeActions(self) -> list:
+        """The pending ``(SEND, key, parts)`` / ``(CLOSE, key, reason)`` actions, in order."""
+        out = self._actions
+        self._actions = []
+        return out
+
+    @property
+    def queuedMessages(self) -> int:
+        """Messages (or end-of-stream events) waiting for the consumer."""
+        return len(self._queue)
+
+    def connections(self) -> list:
+        """Keys of the connections currently established."""
+        return list(self._links)
