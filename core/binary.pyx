@@ -446,7 +446,15 @@ cdef class _Reader:
         return n
 
     cdef str text(self, Py_ssize_t n, str what, str key, bint strict):
+        """``n`` bytes of UTF-8; ``strict`` for keys and names: valid UTF-8 and no NUL."""
+        cdef const void* nul
         self.need(n, what, key)
+        if strict:
+            nul = memchr(self.p + self.pos, 0, n)
+            if nul != NULL:
+                raise DeserializationError(
+                    f"offset {<const unsigned char*>nul - self.p}: NUL in {describe(what, key)} "
+                    "(Karabo's C++ reader would truncate it there)")
         try:
             s = PyUnicode_DecodeUTF8(<const char*>(self.p + self.pos), n,
                                      "strict" if strict else "surrogateescape")

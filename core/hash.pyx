@@ -16,6 +16,7 @@ re-encodes to the same bytes.  Values are held in one canonical Python form per 
 """
 
 cimport cython
+from cpython.dict cimport PyDict_SetDefault
 from libc.math cimport isinf
 from pykarabo._core.types cimport *
 
@@ -373,15 +374,16 @@ cdef class Hash:
 
     cdef Node _put(self, str key, object value, int t):
         """Insert or replace the element ``key`` of this level (no path parsing); keeps attributes."""
-        cdef Node n = self._d.get(key)
-        if n is None:
-            n = new_node(key, value, t)
-            self._d[key] = n
-        else:
+        cdef Node fresh = new_node(key, value, t)
+        # one dict probe: inserts the fresh node, or returns the one already there
+        cdef Node n = <Node>PyDict_SetDefault(self._d, key, fresh)
+        if n is not fresh:
             if n.attrs is not None and isinstance(n.value, (NDArray, ImageData)) and type(value) is not type(n.value):
                 n.attrs._d.pop("__classId", None)   # the old value's class marker no longer applies
             n.value = value
             n.type = t
+        if not isinstance(value, Hash):
+            return n
         cls = classed_id(value)
         if cls is not None:
             if n.attrs is None:

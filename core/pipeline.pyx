@@ -404,11 +404,13 @@ cdef class _Chunk:
 cdef object _copy_buffer(object part):
     """A private copy of ``part`` (for ``copyAllData``), made without holding the GIL."""
     cdef Py_buffer src
+    cdef char* dst
     PyObject_GetBuffer(part, &src, PyBUF_SIMPLE)
     try:
         out = bytearray(src.len)
+        dst = out
         with nogil:
-            memcpy(<char*>out, src.buf, src.len)
+            memcpy(dst, src.buf, src.len)
     finally:
         PyBuffer_Release(&src)
     return out
@@ -805,8 +807,12 @@ cdef class OutputCore:
 
     def inputs(self) -> list:
         """``(instanceId, dataDistribution, onSlowness)`` of every registered input."""
-        return [(p.instanceId, "shared" if p.shared else "copy", p.policy)
-                for p in self._inputs.values()]
+        cdef _Peer p
+        out = []
+        for obj in self._inputs.values():
+            p = <_Peer>obj
+            out.append((p.instanceId, "shared" if p.shared else "copy", p.policy))
+        return out
 
     def queueLengths(self) -> dict:
         """Chunks queued per input id, and under ``None`` in the common shared queue."""

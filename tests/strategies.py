@@ -425,3 +425,124 @@ def same_value(got: Any, expected: Any) -> bool:
         return (type(expected) is complex and same_value(got.real, expected.real)
                 and same_value(got.imag, expected.imag))
     return type(got) is type(expected) and got == expected
+
+
+# ----------------------------------------------------------------------------------------------
+# Schemas (pykarabo.schema): random declarations and configurations for them
+
+SCHEMA_LEAF_TYPES: tuple[Types, ...] = (
+    Types.BOOL, *INT_RANGES, Types.FLOAT, Types.DOUBLE, Types.STRING, Types.VECTOR_BOOL,
+    Types.VECTOR_INT32, Types.VECTOR_UINT8, Types.VECTOR_DOUBLE, Types.VECTOR_STRING)
+"""Leaf types the schema strategies declare."""
+
+SCHEMA_STATES: tuple[str, ...] = ("ON", "OFF", "MOVING", "ERROR", "INIT")
+"""States used in generated ``allowedStates``."""
+
+_SCHEMA_KEYS = st.from_regex(r"[a-z_][A-Za-z0-9_]{0,5}", fullmatch=True)
+
+
+def schema_values(t: Types) -> st.SearchStrategy[Any]:
+    """Values of a schema leaf type (no NaN: limits and options compare values)."""
+    if t == Types.FLOAT:
+        return st.floats(width=32, allow_nan=False)
+    if t == Types.DOUBLE:
+        return st.floats(allow_nan=False)
+    if t == Types.STRING:
+        return st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=6)
+    if t == Types.VECTOR_STRING:
+        return st.lists(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00,"),
+                                min_size=1, max_size=4), max_size=4)
+    if t.isVector:
+        return st.lists(schema_values(t.elementType), max_size=5)
+    return scalars(t)
+
+
+@st.composite
+def schema_leaves(draw: Callable, key: str, t: Types | None = None) -> Any:
+    """A LeafElement at ``key`` with random access mode, assignment, default and rules."""
+    from pykarabo.access import AccessMode, Assignment
+    from pykarabo.schema import LeafElement
+
+    t = t if t is not None else draw(st.sampled_from(SCHEMA_LEAF_TYPES))
+    kw: dict[str, Any] = {
+        "accessMode": draw(st.sampled_from((AccessMode.INITONLY, AccessMode.READONLY,
+                                            AccessMode.RECONFIGURABLE))),
+        "assignment": draw(st.sampled_from((Assignment.OPTIONAL, Assignment.OPTIONAL, Assignment.MANDATORY,
+                                            Assignment.INTERNAL))),
+    }
+    default: Any = draw(schema_values(t))
+    if t in INT_RANGES or t in (Types.FLOAT, Types.DOUBLE):
+        if draw(st.booleans()):
+            lo, mid, hi = sorted(draw(st.lists(schema_values(t), min_size=3, max_size=3)))
+            default = mid
+            kw["minExc" if mid > lo and draw(st.booleans()) else "minInc"] = lo
+            kw["maxExc" if mid < hi and draw(st.booleans()) else "maxInc"] = hi
+        elif draw(st.booleans()):
+            options = draw(st.lists(schema_values(t), min_size=1, max_size=4, unique=True))
+            kw["options"] = options
+            default = draw(st.sampled_from(options))
+    elif t == Types.STRING and draw(st.booleans()):
+        options = draw(st.lists(st.from_regex(r"[a-z]{1,4}", fullmatch=True), min_size=1, max_size=4,
+                                unique=True))
+        kw["options"] = options
+        default = draw(st.sampled_from(options))
+    elif t.isVector and draw(st.booleans()):
+        lo = draw(st.integers(0, 3))
+        hi = draw(st.integers(lo, 5))
+        kw["minSize"], kw["maxSize"] = lo, hi
+        default = draw(st.lists(schema_values(t.elementType), min_size=lo, max_size=hi))
+        if t == Types.VECTOR_STRING:
+            default = draw(st.lists(st.from_regex(r"[a-z]{1,3}", fullmatch=True), min_size=lo, max_size=hi))
+    if draw(st.booleans()):
+        kw["allowedStates"] = draw(st.lists(st.sampled_from(SCHEMA_STATES), min_size=1, max_size=3, unique=True))
+    if kw["assignment"] != Assignment.MANDATORY and draw(st.booleans()):
+        kw["defaultValue"] = default
+    if draw(st.booleans()):
+        kw["displayedName"] = draw(texts(6).filter(lambda s: "\x00" not in s))
+    return LeafElement(key, t, **kw)
+
+
+@st.composite
+def schemas(draw: Callable, max_depth: int = 2, max_keys: int = 6) -> Any:
+    """A pykarabo.schema.Schema of random leaves, nodes, slots and a table."""
+    from pykarabo.access import AccessMode
+    from pykarabo.schema import LeafElement, NodeElement, Schema, SlotElement, TableElement
+
+    schema = Schema(draw(st.from_regex(r"[A-Z][a-z]{0,6}", fullmatch=True)))
+
+    def fill(prefix: str, depth: int) -> None:
+        for key in draw(st.lists(_SCHEMA_KEYS, max_size=max_keys, unique=True)):
+            path = prefix + key
+            kind = draw(st.sampled_from(("leaf", "leaf", "leaf", "node", "slot", "table")))
+            if kind == "node" and depth < max_depth:
+                NodeElement(path).commit(schema)
+                fill(path + ".", depth + 1)
+            elif kind == "slot":
+                SlotElement(path).commit(schema)
+            elif kind == "table":
+                row = Schema()
+                LeafElement("c", Types.INT32, defaultValue=1, accessMode=AccessMode.RECONFIGURABLE).commit(row)
+                LeafElement("d", Types.STRING, defaultValue="", accessMode=AccessMode.RECONFIGURABLE).commit(row)
+                TableElement(path, row, defaultValue=[], accessMode=AccessMode.RECONFIGURABLE).commit(schema)
+            else:
+                draw(schema_leaves(path)).commit(schema)
+
+    fill("", 0)
+    return schema
+
+
+@st.composite
+def schema_configurations(draw: Callable, schema: Any) -> Hash:
+    """A configuration for ``schema``: some of its leaves with random (possibly invalid) values."""
+    config = Hash()
+    for path in draw(st.lists(st.sampled_from(schema.getPaths()), unique=True)) if schema.getPaths() else []:
+        if not schema.isLeaf(path):
+            continue
+        t = schema.getValueType(path)
+        if t == Types.VECTOR_HASH:
+            config.set(path, [Hash("c", draw(st.integers(-3, 3)))])
+        elif draw(st.integers(0, 9)) == 0 and not t.isVector:
+            config.set(path, str(draw(schema_values(t))))      # text, to be cast
+        else:
+            config.setAs(path, draw(schema_values(t)), t)
+    return config

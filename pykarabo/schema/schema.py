@@ -561,9 +561,12 @@ class Schema(CoreSchema):
     def subSchemaByPaths(self, paths: Iterable[str]) -> Schema:
         """A Schema with only the elements at ``paths`` (and everything below them)."""
         out = Schema(self.rootName)
-        for path in paths:
-            if not self.hash.has(path):
+        wanted = set(paths)
+        copied: list[str] = []
+        for path in _all_paths(self.hash, ""):
+            if path not in wanted or any(path.startswith(c + ".") for c in copied):
                 continue
+            copied.append(path)
             parts = path.split(".")
             for i in range(1, len(parts)):
                 parent = ".".join(parts[:i])

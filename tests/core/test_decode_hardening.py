@@ -106,6 +106,7 @@ def one(elem: bytes) -> bytes:
     (one(element(b"a", 34, b"")), "type code 34"),
     (one(element(b"a", 38, b"")), "type code 38"),
     (one(element(b"\xff\xfe", 12, b"\0\0\0\0")), "invalid UTF-8 in key"),
+    (one(element(b"a\0b", 12, b"\0\0\0\0")), "NUL in key"),
     (one(element(b"a", 13, struct.pack("<I", 0x0FFFFFFF))), "element count of 'a' 268435455"),
     (one(element(b"s", 28, struct.pack("<I", 1000) + b"abc")), "STRING of 's'"),
     (one(element(b"n", 35, struct.pack("<I", 7))), "NONE value of 'n' must be a u32 zero"),

@@ -1,0 +1,382 @@
+"""Pipeline channels over blocking sockets and threads (the bound API's transport).
+
+Socket reads and gather-writes release the GIL; every protocol decision is taken by the
+sans-I/O cores of ``pykarabo._core.pipeline`` under one lock per channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from typing import Iterable, Iterator
+
+from pykarabo import Hash
+from pykarabo._core.pipeline import (CLOSE, DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore,
+                                     MetaData, OutputCore)
+from pykarabo.errors import KaraboTimeoutError
+from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress, sendParts
+
+log = logging.getLogger(__name__)
+
+_POLL = 0.2   # seconds between checks of the closing flag in blocking loops
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+class _OutputConnection:
+    """One accepted socket: a reader thread feeds the core, a writer thread drains its sends."""
+
+    def __init__(self, channel: "OutputChannel", sock: socket.socket, peer: str):
+        self.channel = channel
+        self.sock = sock
+        self.peer = peer
+        self.sends: queue.SimpleQueue = queue.SimpleQueue()
+        self.closed = False
+        self.reader = threading.Thread(target=self._read, name=f"pipe-out-read {peer}", daemon=True)
+        self.writer = threading.Thread(target=self._write, name=f"pipe-out-write {peer}", daemon=True)
+
+    def start(self) -> None:
+        self.reader.start()
+        self.writer.start()
+
+    def shutdown(self) -> None:
+        """Stop both threads (the socket is closed by the reader once it wakes up)."""
+        if not self.closed:
+            self.closed = True
+            self.sends.put(None)
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _read(self) -> None:
+        try:
+            while not self.closed:
+                try:
+                    data = self.sock.recv(1 << 16)
+                except socket.timeout:
+                    continue
+                if not data:
+                    break
+                self.channel._received(self, data)
+        except OSError as e:
+            if not self.closed:
+                log.info("output: connection from %s failed: %s", self.peer, e)
+        finally:
+            self.channel._lost(self)
+            self.sock.close()
+
+    def _write(self) -> None:
+        while True:
+            parts = self.sends.get()
+            if parts is None or self.closed:
+                return
+            try:
+                sendParts(self.sock, parts)
+            except socket.timeout:
+                log.error("output: input at %s stopped reading for %.1f s, closing it",
+                          self.peer, self.channel.sendTimeout)
+                self.channel._lost(self)
+                return
+            except OSError as e:
+                if not self.closed:
+                    log.info("output: sending to %s failed: %s", self.peer, e)
+                self.channel._lost(self)
+                return
+
+
+class OutputChannel:
+    """A pipeline output (TCP server) served by threads; usable standalone, without a device.
+
+    ``write()`` items, ``update()`` to send them as one chunk (blocks while a ``wait`` input is
+    not ready), ``signalEndOfStream()`` at the end.  Inputs find it by ``connectionInfo``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, source: str = "pykarabo:output",
+                 noInputShared: str = "drop", bufferSetLayout: bool = True, sendTimeout: float = 30.0,
+                 advertisedHost: str | None = None):
+        self.core = OutputCore(source, noInputShared, bufferSetLayout)
+        self.host = host
+        self.sendTimeout = sendTimeout
+        self._advertised = advertisedHost
+        self._cond = threading.Condition()
+        self._conns: dict[int, _OutputConnection] = {}
+        self._listener = socket.create_server((host, port), reuse_port=False)
+        self._listener.settimeout(_POLL)
+        self.port: int = self._listener.getsockname()[1]
+        self._closing = False
+        self._acceptor = threading.Thread(target=self._accept, name=f"pipe-out-accept :{self.port}",
+                                          daemon=True)
+        self._acceptor.start()
+
+    @property
+    def connectionInfo(self) -> Hash:
+        """The Hash an input connects with (``hostname``, ``port`` UINT32, ...)."""
+        return connectionInfo(self._advertised or self.host, self.port)
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                sock, addr = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            sock.settimeout(self.sendTimeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _OutputConnection(self, sock, f"{addr[0]}:{addr[1]}")
+            with self._cond:
+                if self._closing:
+                    sock.close()
+                    return
+                self._conns[id(conn)] = conn
+                self.core.connect(id(conn), conn.peer)
+            conn.start()
+
+    def _dispatch(self) -> None:
+        """Carry out the core's actions; called with the lock held."""
+        for kind, key, payload in self.core.takeActions():
+            conn = self._conns.get(key)
+            if conn is None:
+                continue
+            if kind == CLOSE:
+                self._conns.pop(key, None)
+                conn.shutdown()
+            else:
+                conn.sends.put(payload)
+        self._cond.notify_all()
+
+    def _received(self, conn: _OutputConnection, data: bytes) -> None:
+        with self._cond:
+            self.core.receive(id(conn), data)
+            self._dispatch()
+
+    def _lost(self, conn: _OutputConnection) -> None:
+        with self._cond:
+            if self._conns.pop(id(conn), None) is not None:
+                self.core.disconnect(id(conn))
+                self._dispatch()
+        conn.shutdown()
+
+    def write(self, data: Hash, source: str | None = None, timestamp: tuple | None = None,
+              copyAllData: bool = True) -> None:
+        """Add one item (``timestamp`` = (sec, frac, trainId)) to the next chunk."""
+        with self._cond:
+            self.core.write(data, source, timestamp, copyAllData)
+
+    def update(self, timeout: float | None = None) -> None:
+        """Send the items written since the last call; waits for ``wait`` inputs (``timeout`` s)."""
+        with self._cond:
+            self.core.update()
+            self._dispatch()
+            self._waitSent(timeout)
+
+    def signalEndOfStream(self, timeout: float | None = None) -> None:
+        """Flush, then send end-of-stream to every input."""
+        with self._cond:
+            self.core.signalEndOfStream()
+            self._dispatch()
+            self._waitSent(timeout)
+
+    def _waitSent(self, timeout: float | None) -> None:
+        if not self._cond.wait_for(lambda: not self.core.mustWait, timeout):
+            raise KaraboTimeoutError(f"a 'wait' input of output port {self.port} was not ready "
+                                     f"within {timeout} s")
+
+    def waitForInputs(self, n: int = 1, timeout: float | None = None) -> None:
+        """Block until at least ``n`` inputs said hello."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.core.inputs()) >= n, timeout):
+                raise KaraboTimeoutError(f"{len(self.core.inputs())} of {n} inputs connected within {timeout} s")
+
+    def inputs(self) -> list:
+        """``(instanceId, dataDistribution, onSlowness)`` of the connected inputs."""
+        with self._cond:
+            return self.core.inputs()
+
+    def close(self) -> None:
+        """Close the listener and every connection."""
+        self._closing = True
+        self._listener.close()
+        with self._cond:
+            conns = list(self._conns.values())
+            self._conns.clear()
+        for c in conns:
+            c.shutdown()
+        self._acceptor.join(timeout=2)
+        for c in conns:
+            c.reader.join(timeout=2)
+
+    def __enter__(self) -> "OutputChannel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class InputChannel:
+    """A pipeline input (TCP client of one or more outputs) served by threads.
+
+    ``get()`` returns ``(data, MetaData)`` per item, or END_OF_STREAM once all outputs ended
+    their stream; iterating yields items up to the next end-of-stream.  Lost connections are
+    re-established with back-off.
+    """
+
+    def __init__(self, outputs: Iterable, *, instanceId: str | None = None, dataDistribution: str = "copy",
+                 onSlowness: str = "drop", maxQueueLength: int = DEFAULT_MAX_QUEUE_LENGTH,
+                 queueCapacity: int = 2, connectTimeout: float = 5.0, sendTimeout: float = 30.0,
+                 reconnectDelay: tuple[float, float] = (0.1, 2.0), pool: BufferPool | None = None,
+                 maxHeaderSize: int = 16 << 20, maxBodySize: int = 0xFFFFFFFF):
+        self.instanceId = instanceId or defaultInputId()
+        self.core = InputCore(self.instanceId, dataDistribution, onSlowness, maxQueueLength, queueCapacity,
+                              maxHeaderSize, maxBodySize, pool)
+        self.addresses = [parseOutputAddress(a) for a in outputs]
+        self.connectTimeout = connectTimeout
+        self.sendTimeout = sendTimeout
+        self.reconnectDelay = reconnectDelay
+        self._cond = threading.Condition()
+        self._socks: dict[int, socket.socket] = {}
+        self._closing = False
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True,
+                                          name=f"pipe-in {h}:{p}") for i, (h, p) in enumerate(self.addresses)]
+        for t in self._threads:
+            t.start()
+
+    def _dispatch(self) -> None:
+        """Send the core's updates / close what it rejected; called with the lock held."""
+        for kind, key, payload in self.core.takeActions():
+            sock = self._socks.get(key)
+            if sock is None:
+                continue
+            if kind == CLOSE:
+                self._socks.pop(key, None)
+                self._shutdown(sock)
+                continue
+            try:
+                sendParts(sock, payload)
+            except OSError as e:
+                log.warning("input %s: sending to output %d failed: %s", self.instanceId, key, e)
+                self._socks.pop(key, None)
+                self._shutdown(sock)
+        self._cond.notify_all()
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _run(self, key: int) -> None:
+        host, port = self.addresses[key]
+        peer = f"{host}:{port}"
+        delay = self.reconnectDelay[0]
+        while not self._closing:
+            try:
+                sock = socket.create_connection((host, port), timeout=self.connectTimeout)
+            except OSError as e:
+                log.debug("input %s: cannot connect to %s (%s), retrying in %.1f s", self.instanceId, peer, e, delay)
+                self._sleep(delay)
+                delay = min(2 * delay, self.reconnectDelay[1])
+                continue
+            delay = self.reconnectDelay[0]
+            sock.settimeout(self.sendTimeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._cond:
+                if self._closing:
+                    sock.close()
+                    return
+                self._socks[key] = sock
+                self.core.connect(key, peer)
+                self._dispatch()
+            self._read(key, sock, peer)
+            sock.close()
+            if not self._closing:
+                self._sleep(delay)
+
+    def _read(self, key: int, sock: socket.socket, peer: str) -> None:
+        try:
+            while not self._closing and self._socks.get(key) is sock:
+                with self._cond:
+                    buf = self.core.getBuffer(key)
+                try:
+                    n = sock.recv_into(buf)
+                except socket.timeout:
+                    continue
+                finally:
+                    del buf
+                if n == 0:
+                    log.info("input %s: output %s closed the connection", self.instanceId, peer)
+                    break
+                with self._cond:
+                    self.core.bufferUpdated(key, n)
+                    self._dispatch()
+        except OSError as e:
+            if not self._closing:
+                log.info("input %s: connection to %s failed: %s", self.instanceId, peer, e)
+        finally:
+            with self._cond:
+                if self._socks.get(key) is sock:
+                    del self._socks[key]
+                self.core.disconnect(key)
+                self._dispatch()
+
+    def _sleep(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closing, seconds)
+
+    def get(self, timeout: float | None = None) -> tuple[Hash, MetaData] | object:
+        """The next item ``(data, MetaData)`` or END_OF_STREAM; KaraboTimeoutError after ``timeout`` s."""
+        deadline = _deadline(timeout)
+        with self._cond:
+            while True:
+                item = self.core.take()
+                if item is not None:
+                    self._dispatch()
+                    return item
+                if self._closing:
+                    raise EOFError("the input channel is closed")
+                if not self._cond.wait(_remaining(deadline)) and deadline is not None \
+                        and time.monotonic() >= deadline:
+                    raise KaraboTimeoutError(f"input {self.instanceId}: no data within {timeout} s")
+
+    def waitConnected(self, n: int | None = None, timeout: float | None = None) -> None:
+        """Block until ``n`` (default: all) outputs are connected."""
+        n = len(self.addresses) if n is None else n
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.core.connections()) >= n, timeout):
+                raise KaraboTimeoutError(f"input {self.instanceId}: {len(self.core.connections())} of {n} "
+                                         f"outputs connected within {timeout} s")
+
+    def __iter__(self) -> Iterator[tuple[Hash, MetaData]]:
+        """Items until the next end-of-stream."""
+        while True:
+            item = self.get()
+            if item is END_OF_STREAM:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Disconnect from every output and stop the threads."""
+        with self._cond:
+            self._closing = True
+            for sock in self._socks.values():
+                self._shutdown(sock)
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=2)
+
+    def __enter__(self) -> "InputChannel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
