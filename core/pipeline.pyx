@@ -20,7 +20,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport uint32_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcpy
 
 from pykarabo._core.hash cimport Hash
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "BufferPool", "END_OF_STREAM", "EndOfStream", "InputCore", "MetaData", "OutputCore",
     "ProtocolError", "SEND", "CLOSE", "POLICIES", "DEFAULT_MAX_QUEUE_LENGTH",
-    "encodeControl", "helloHash", "updateHash",
+    "defaultPool", "encodeControl", "helloHash", "updateHash",
 ]
 
 SEND = "send"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from pykarabo.cli import demo
+from pykarabo.cli import demo, pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
     demo.register(sub)
+    pipe.register(sub)
     return parser
 
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from pykarabo._core.hash import Hash, ImageData, NDArray, valueToText
+from pykarabo._core.hash import Attributes, Hash, ImageData, NDArray, valueToText
 from pykarabo._core.hash import Schema as CoreSchema
 from pykarabo._core.types import Types
 from pykarabo.access import AccessMode, Assignment, NodeType
 from pykarabo.alarms import AlarmCondition
 from pykarabo.errors import ValidationError
-from pykarabo.schema.schema import IMAGEDATA, INPUT_CHANNEL, NDARRAY, OUTPUT_CHANNEL, SLOT, Schema
+from pykarabo.schema.schema import IMAGEDATA, NDARRAY, OUTPUT_CHANNEL, SLOT, Schema
 from pykarabo.states import State
 from pykarabo.timestamp import Timestamp
 
@@ -27,9 +27,11 @@ __all__ = ["ValidationRules", "Validator"]
 _STATE_NAMES = frozenset(s.value for s in State)
 _ALARM_NAMES = frozenset(a.value for a in AlarmCondition)
 _UINT64 = Types.UINT64
+_RECONFIGURABLE = int(AccessMode.RECONFIGURABLE)
 
 # Kinds of schema elements, as the validator treats them.
-_LEAF, _NODE, _SLOT, _TABLE, _NDARRAY, _IMAGE, _OUTPUT_SCHEMA = range(7)
+# (leaves first: ``kind <= _TABLE`` tests for a value-carrying element)
+_LEAF, _TABLE, _NODE, _SLOT, _NDARRAY, _IMAGE, _OUTPUT_SCHEMA = range(7)
 
 
 @dataclass
@@ -54,7 +56,7 @@ class _Spec:
 
     __slots__ = ("key", "kind", "vtype", "access", "assignment", "default", "options", "optionsText",
                  "minInc", "maxInc", "minExc", "maxExc", "minSize", "maxSize", "states", "children",
-                 "row", "classId", "special")
+                 "row", "classId", "special", "checked", "sized", "limited")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -72,6 +74,9 @@ class _Spec:
         self.row: dict[str, _Spec] | None = None
         self.classId: str | None = None
         self.special = ""   # "State" / "AlarmCondition" leaves get extra checks and attributes
+        self.checked = False  # whether the value has rules beyond its type
+        self.sized = False    # has minSize or maxSize
+        self.limited = False  # has one of the min/max limits
 
 
 _MISSING = object()
@@ -122,6 +127,10 @@ def _compile(h: Hash, parentClass: str | None = None) -> dict[str, _Spec]:
         if "rowSchema" in attrs:
             spec.kind = _TABLE
             spec.row = _compile(attrs["rowSchema"].hash)
+        spec.sized = spec.minSize is not None or spec.maxSize is not None
+        spec.limited = not (spec.minInc is None and spec.maxInc is None and spec.minExc is None
+                            and spec.maxExc is None)
+        spec.checked = bool(spec.options is not None or spec.special or spec.sized or spec.limited)
         specs[key] = spec
     return specs
 
@@ -163,10 +172,12 @@ class _Run:
         # Every schema key must be looked at (not only the given ones) when defaults are injected,
         # mandatory keys are required or strict mode demands every key.
         self.full = rules.injectDefaults or not rules.allowMissingKeys or rules.strict
-        self.stamp = None
+        self.stamp = None   # the sec/frac/tid attributes to copy onto every validated leaf
         if rules.injectTimestamps:
             ts = timestamp if timestamp is not None else Timestamp()
-            self.stamp = (ts.getSeconds(), ts.getFractionalSeconds(), ts.getTid())
+            self.stamp = Attributes()
+            for name, value in ts.toDict().items():
+                self.stamp.set(name, value, _UINT64)
         self.force = rules.forceInjectedTimestamp
         self.reconfiguring = reconfiguring
         self.state = state
@@ -237,18 +248,39 @@ def _node(specs: dict[str, _Spec], cfg: Hash | None, out: Hash, prefix: str, run
                 _element(spec, n, out, prefix, run)
             else:
                 _missing(spec, out, prefix, run)
-        for key, n in given.items():
-            _unknown(n, out, prefix, run)
+        # Karabo reports the leftover keys of a level in alphabetical order.
+        for key in sorted(given):
+            _unknown(given[key], out, prefix, run)
     elif cfg is not None:
+        # Reconfigurations take this branch: plain leaves of the right type are handled inline
+        # (a function call per key would cost as much as the checks).
+        reconfiguring, state, stamp = run.reconfiguring, run.state, run.stamp
         for n in cfg.nodes():
-            spec = specs.get(n.getKey())
+            key = n.getKey()
+            spec = specs.get(key)
             if spec is None:
                 _unknown(n, out, prefix, run)
-            else:
+                continue
+            t = n.getType()
+            if (spec.kind != _LEAF or t != spec.vtype or spec.classId is not None
+                    or reconfiguring and (spec.access != _RECONFIGURABLE or state is not None
+                                          and spec.states is not None and state not in spec.states)):
                 _element(spec, n, out, prefix, run)
+                continue
+            value = n.getValue()
+            if spec.checked:
+                _check(spec, value, prefix + key)
+            out.setAs(key, value, t)
+            attrs = n.getAttributes()
+            if len(attrs):
+                out.setAttributes(key, attrs)
+                _stamp(out, key, attrs, run)
+            elif stamp is not None:
+                out.setAttributes(key, stamp)
 
 
 def _unknown(n: Any, out: Hash, prefix: str, run: _Run) -> None:
+    """An element the schema lacks: copied if additional keys are allowed, else an error."""
     key = n.getKey()
     if not run.rules.allowAdditionalKeys:
         raise _fail(f'Encountered unexpected configuration parameter: "{prefix}{key}"', prefix + key,
@@ -300,14 +332,16 @@ def _mark(spec: _Spec, out: Hash, key: str) -> None:
 
 
 def _stamp(out: Hash, key: str, attrs: Any, run: _Run) -> None:
+    """Time-stamp a leaf that already carries the attributes ``attrs`` (None: no attributes)."""
     if run.stamp is None:
         return
-    if not run.force and attrs is not None and "sec" in attrs and "frac" in attrs and "tid" in attrs:
+    if attrs is None:
+        out.setAttributes(key, run.stamp)
         return
-    sec, frac, tid = run.stamp
-    out.setAttribute(key, "sec", sec, _UINT64)
-    out.setAttribute(key, "frac", frac, _UINT64)
-    out.setAttribute(key, "tid", tid, _UINT64)
+    if not run.force and "sec" in attrs and "frac" in attrs and "tid" in attrs:
+        return
+    for name, value in run.stamp.items():
+        out.setAttribute(key, name, value, _UINT64)
 
 
 def _access(spec: _Spec, path: str, run: _Run) -> None:
@@ -326,29 +360,33 @@ def _access(spec: _Spec, path: str, run: _Run) -> None:
 
 def _element(spec: _Spec, n: Any, out: Hash, prefix: str, run: _Run) -> None:
     """Validate the configuration node ``n`` described by ``spec`` into ``out``."""
+    # The leaf branch is the hot path of every reconfiguration: keep its calls few.
     key = spec.key
     kind = spec.kind
     t = n.getType()
-    if kind == _LEAF or kind == _TABLE:
-        path = prefix + key
-        if run.reconfiguring:
-            _access(spec, path, run)
+    if kind <= _TABLE:
+        if run.reconfiguring and (spec.access != _RECONFIGURABLE or run.state is not None
+                                  and spec.states is not None and run.state not in spec.states):
+            _access(spec, prefix + key, run)
         vtype = spec.vtype
         if t == vtype:
             value = n.getValueAs(t)
         else:
             if run.rules.strict:
-                raise _fail(f"Expect '{Types(vtype).name}', but got '{Types(t).name}' for {path}", path,
-                            "strict")
-            value = _cast(n, t, vtype, path)
+                raise _fail(f"Expect '{Types(vtype).name}', but got '{Types(t).name}' for {prefix}{key}",
+                            prefix + key, "strict")
+            value = _cast(n, t, vtype, prefix + key)
         if kind == _TABLE:
-            value = [_row(spec, r, f"{path}[{i}]", run) for i, r in enumerate(value)]
-        _check(spec, value, path)
+            value = [_row(spec, r, f"{prefix}{key}[{i}]", run) for i, r in enumerate(value)]
+        if spec.checked:
+            _check(spec, value, prefix + key)
         out.setAs(key, value, vtype)
         attrs = n.getAttributes()
         if len(attrs):
             out.setAttributes(key, attrs)
-        _stamp(out, key, attrs, run)
+            _stamp(out, key, attrs, run)
+        elif run.stamp is not None:
+            out.setAttributes(key, run.stamp)
         if spec.classId is not None:
             _mark(spec, out, key)
         return
@@ -412,7 +450,7 @@ def _cast(n: Any, t: int, vtype: int, path: str) -> Any:
 
 def _check(spec: _Spec, value: Any, path: str) -> None:
     """Options, limits and sizes."""
-    if spec.minSize is not None or spec.maxSize is not None:
+    if spec.sized:
         size = len(value)
         if spec.minSize is not None and size < spec.minSize:
             raise _fail(f'Number of elements ({size}) for (vector-)parameter "{path}" is smaller than lower '
@@ -420,13 +458,16 @@ def _check(spec: _Spec, value: Any, path: str) -> None:
         if spec.maxSize is not None and size > spec.maxSize:
             raise _fail(f'Number of elements ({size}) for (vector-)parameter "{path}" is greater than upper '
                         f"bound ({spec.maxSize})", path, "maxSize")
+    if spec.special:
+        if spec.special == "State" and value not in _STATE_NAMES:
+            raise _fail(f"Value '{value}' for parameter \"{path}\" is not a valid state string", path, "state")
+        if spec.special == "AlarmCondition" and value not in _ALARM_NAMES:
+            raise _fail(f"Value '{value}' for parameter \"{path}\" is not a valid alarm string", path, "alarm")
     if spec.options is not None and not isinstance(value, (list, np.ndarray)) and value not in spec.options:
         raise _fail(f"Value {_quoted(value, spec.vtype)} for parameter \"{path}\" is not one of the valid "
                     f"options: {spec.optionsText}", path, "options")
-    if spec.special == "State" and value not in _STATE_NAMES:
-        raise _fail(f"Value '{value}' for parameter \"{path}\" is not a valid state string", path, "state")
-    if spec.special == "AlarmCondition" and value not in _ALARM_NAMES:
-        raise _fail(f"Value '{value}' for parameter \"{path}\" is not a valid alarm string", path, "alarm")
+    if not spec.limited:
+        return
     if spec.minInc is not None and value < spec.minInc or spec.minExc is not None and value <= spec.minExc:
         bound = spec.minInc if spec.minInc is not None and value < spec.minInc else spec.minExc
         raise _fail(f'Value {_quoted(value, spec.vtype)} for parameter "{path}" is out of lower bound '
@@ -464,6 +505,6 @@ def _check_ndarray(spec: _Spec, array: NDArray, path: str) -> None:
     if declared_shape is not None and declared_shape.default is not _MISSING:
         want_shape = [int(x) for x in declared_shape.default]
         if want_shape and (len(want_shape) != data.ndim
-                           or any(w and w != g for w, g in zip(want_shape, data.shape))):
+                           or any(w and w != g for w, g in zip(want_shape, data.shape, strict=True))):
             raise _fail(f'NDArray "{path}" has shape {list(data.shape)}, but the schema requires '
                         f"{want_shape} (0: any extent)", path, "ndarray shape")

@@ -78,8 +78,8 @@ def test_mdl_schema_validates_like_karabo(schema_peer, rules):
             expected = decodeBinary(theirs["result"])
             assert result.fullyEqual(expected, False), (config, result, expected)
         else:
-            # Same rule, same wording, except that we name the full path of table cells.
-            assert message.replace("table[0].", "") == theirs["message"], config
+            # Karabo lists every problem, one a line; we report its first, naming full table paths.
+            assert message.replace("table[0].", "") == theirs["message"].splitlines()[0], config
 
 
 def test_bound_schema_and_ours_agree(schema_peer):
@@ -95,8 +95,12 @@ def test_bound_schema_and_ours_agree(schema_peer):
         b = {k: v for k, v in mine.hash.getAttributes(path).items() if k not in skip and k != "rowSchema"}
         for key in a:
             assert key in b, (path, key)
-            assert theirs.hash.getAttributeType(path, key) == mine.hash.getAttributeType(path, key), (path, key)
-            assert Hash("v", a[key]).fullyEqual(Hash("v", b[key])), (path, key, a[key], b[key])
+            t = theirs.hash.getAttributeType(path, key)
+            assert t == mine.hash.getAttributeType(path, key), (path, key)
+            x, y = Hash(), Hash()
+            x.setAs("v", a[key], t)
+            y.setAs("v", b[key], t)
+            assert x.fullyEqual(y), (path, key, a[key], b[key])
 
 
 def test_karabo_reads_our_schema(schema_peer):
@@ -139,4 +143,4 @@ def test_our_schema_validates_like_karabo(schema_peer, rules):
         if ok:
             assert result.fullyEqual(decodeBinary(theirs["result"]), False), config
         else:
-            assert message == theirs["message"], config
+            assert message.replace("table[0].", "") == theirs["message"].splitlines()[0], config

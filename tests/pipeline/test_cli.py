@@ -1,0 +1,33 @@
+"""``pykarabo pipe send`` / ``pykarabo pipe recv`` in-process, on a free 127.0.0.1 port."""
+
+import json
+import socket
+import threading
+import zlib
+
+from pykarabo.cli import main
+from pykarabo.cli.pipe import payload
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_send_recv_json(capsys):
+    port = free_port()
+    rc = {}
+    sender = threading.Thread(target=lambda: rc.setdefault("send", main(
+        ["pipe", "send", "--port", str(port), "--n", "4", "--shape", "8,4", "--dtype", "uint16",
+         "--sources", "S1,S2", "--timeout", "10"])))
+    sender.start()
+    assert main(["pipe", "recv", f"127.0.0.1:{port}", "--json", "--timeout", "10"]) == 0
+    sender.join(10)
+    assert rc["send"] == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    items = [x for x in lines if "source" in x]
+    assert [(x["source"], x["trainId"]) for x in items] == [(s, t) for t in range(1000, 1004) for s in ("S1", "S2")]
+    assert all(x["crc32"] == zlib.crc32(payload(x["trainId"], (8, 4), "uint16").tobytes()) for x in items)
+    summary = [x["summary"] for x in lines if "summary" in x and "items" in x["summary"] and "sources" in x["summary"]]
+    assert summary[0]["items"] == 8 and summary[0]["endOfStream"]

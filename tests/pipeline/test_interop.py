@@ -1,0 +1,128 @@
+"""Interop with real Karabo 3 C++ channels (karabind in Karabo's Python 3.12 venv), both directions."""
+
+import json
+import subprocess
+import threading
+import zlib
+from pathlib import Path
+
+import pytest
+
+from pykarabo import Hash
+from pykarabo.cli.pipe import payload
+from pykarabo.pipeline import END_OF_STREAM, InputChannel, OutputChannel
+from tests.karabo_env import karabo_python
+
+pytestmark = pytest.mark.karabo
+PEER = Path(__file__).with_name("karabo_pipe_peer.py")
+T = 20.0
+
+
+@pytest.fixture(scope="module")
+def kpython():
+    python = karabo_python()
+    if python is None:
+        pytest.skip("real Karabo not installed: set PYKARABO_KARABO_PYTHON to a Python 3.12 with karabo-cpp")
+    probe = subprocess.run([python, "-c", "import karabind"], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} lacks karabind (karabo-cpp)")
+    return python
+
+
+def peer(kpython, *args):
+    return subprocess.Popen([kpython, str(PEER), *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def read_json(proc) -> dict:
+    line = proc.stdout.readline()
+    assert line, "the Karabo peer exited early"
+    return json.loads(line)
+
+
+def with_timeout(proc):
+    timer = threading.Timer(T, proc.kill)
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("policy", ["wait", "drop", "queueDrop"])
+def test_cpp_output_to_our_input(kpython, policy):
+    proc = peer(kpython, "output", 0, 20, "64,32", "uint16")
+    timer = with_timeout(proc)
+    try:
+        port = read_json(proc)["listening"]
+        inp = InputChannel([f"127.0.0.1:{port}"], onSlowness=policy)
+        inp.waitConnected(timeout=T)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        got = []
+        while (x := inp.get(timeout=T)) is not END_OF_STREAM:
+            data, meta = x
+            got.append(meta.trainId)
+            assert meta.source == "kprod:output"
+            expected = payload(meta.trainId, (64, 32), "uint16")
+            assert zlib.crc32(data["image"].tobytes()) == zlib.crc32(expected.tobytes())
+        inp.close()
+        assert got and got == sorted(got)
+        if policy == "wait":
+            assert got == list(range(1000, 1020))
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("policy", ["wait", "queueDrop"])
+def test_our_output_to_cpp_input(kpython, policy):
+    with OutputChannel(source="ours:output") as out:
+        proc = peer(kpython, "input", "127.0.0.1", out.port, policy, "copy")
+        timer = with_timeout(proc)
+        try:
+            out.waitForInputs(1, timeout=T)
+            assert out.inputs()[0][1:] == ("copy", policy)
+            for t in range(1000, 1020):
+                h = Hash()
+                h["image"] = payload(t, (64, 32), "uint16")
+                out.write(h, timestamp=(1700000000, 0, t))
+                out.update(timeout=T)
+            out.signalEndOfStream(timeout=T)
+            lines = []
+            while "eos" not in (rec := read_json(proc)):
+                lines.append(rec)
+            assert rec["eos"] is True
+            items = [x for x in lines if "trainId" in x]
+            assert items and all(x["source"] == "ours:output" for x in items)
+            assert all(x["crc32"] == zlib.crc32(payload(x["trainId"], (64, 32), "uint16").tobytes()) for x in items)
+            if policy == "wait":
+                assert [x["trainId"] for x in items] == list(range(1000, 1020))
+        finally:
+            timer.cancel()
+            proc.kill()
+            proc.wait()
+
+
+def test_our_shared_output_to_two_cpp_inputs(kpython):
+    with OutputChannel(source="ours:output", noInputShared="wait") as out:
+        procs = [peer(kpython, "input", "127.0.0.1", out.port, "drop", "shared", f"kcons{i}") for i in range(2)]
+        timers = [with_timeout(p) for p in procs]
+        try:
+            out.waitForInputs(2, timeout=T)
+            for t in range(1000, 1030):
+                h = Hash()
+                h["image"] = payload(t, (16, 8), "uint16")
+                out.write(h, timestamp=(1700000000, 0, t))
+                out.update(timeout=T)
+            out.signalEndOfStream(timeout=T)
+            tids = []
+            for p in procs:
+                while "eos" not in (rec := read_json(p)):
+                    if "trainId" in rec:
+                        tids.append(rec["trainId"])
+                assert rec["eos"] is True            # every shared input gets its end-of-stream
+            assert sorted(tids) == list(range(1000, 1030))
+        finally:
+            for t, p in zip(timers, procs):
+                t.cancel()
+                p.kill()
+                p.wait()
