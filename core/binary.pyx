@@ -19,7 +19,8 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 from pykarabo._core.types cimport *
-from pykarabo._core.hash cimport (Attributes, Hash, Node, Schema, classed_hash, new_node)
+from pykarabo._core.hash cimport (Attributes, Hash, Node, Schema, classed_hash, makeSchema,
+                                  new_node)
 
 import numpy as np
 
@@ -33,18 +34,6 @@ cdef int _MAX_DEPTH = MAX_DEPTH
 # (with the GIL released) instead of through the growing scratch buffer.
 cdef Py_ssize_t _BIG = 1 << 16
 cdef uint64_t _U32_LIMIT = 0xFFFFFFFF
-
-# The class that decoded SCHEMA values get: pykarabo.schema installs its full Schema (a subclass
-# of the core one) on import, so that decoding needs no conversion step.
-cdef object _schema_class = Schema
-
-
-def setSchemaClass(cls) -> None:
-    """Make decoding build SCHEMA values as ``cls``, a subclass of the core Schema taking (rootName, hash)."""
-    global _schema_class
-    if not (isinstance(cls, type) and issubclass(cls, Schema)):
-        raise TypeError(f"setSchemaClass needs a subclass of Schema, not {cls!r}")
-    _schema_class = cls
 
 cdef dict _DTYPES = {
     T_VECTOR_BOOL: np.dtype(np.bool_), T_VECTOR_INT8: np.dtype("<i1"), T_VECTOR_UINT8: np.dtype("<u1"),
@@ -669,7 +658,7 @@ cdef class _Reader:
         cdef Py_ssize_t at = self.pos
         cdef uint32_t n = self.count(1, "byte length of SCHEMA", key)
         if n == 0:       # C++ accepts an empty Schema this way
-            return _schema_class("", Hash())
+            return makeSchema("", Hash())
         cdef Py_ssize_t outer_end = self.end
         self.end = self.pos + n
         self.depth += 1
@@ -683,7 +672,7 @@ cdef class _Reader:
         finally:
             self.end = outer_end
             self.depth -= 1
-        return _schema_class(name, h)
+        return makeSchema(name, h)
 
 
 cdef tuple decode(object buffer, Py_ssize_t offset):

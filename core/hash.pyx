@@ -747,7 +747,7 @@ cdef object copy_value(object v, int t, bint deep):
     if t == T_VECTOR_STRING or t == T_VECTOR_NONE:
         return list(v)
     if t == T_SCHEMA:
-        return Schema((<Schema>v).rootName, copy_value((<Schema>v).hash, T_HASH, deep))
+        return makeSchema((<Schema>v).rootName, copy_value((<Schema>v).hash, T_HASH, deep))
     if deep:
         if isinstance(v, _NDARRAY_T):
             return v.copy()
@@ -1520,3 +1520,21 @@ cdef class Schema:
 
     def __repr__(self):
         return f"Schema({self.rootName!r}, {self.hash!r})"
+
+
+# The class every decoder and copy creates for SCHEMA values: pykarabo.schema installs its full
+# Schema (a subclass of the core one) on import, so that no conversion step is needed anywhere.
+cdef object _schema_class = Schema
+
+
+def setSchemaClass(cls) -> None:
+    """Make decoders and copies build SCHEMA values as ``cls``, a Schema subclass taking (rootName, hash)."""
+    global _schema_class
+    if not (isinstance(cls, type) and issubclass(cls, Schema)):
+        raise TypeError(f"setSchemaClass needs a subclass of Schema, not {cls!r}")
+    _schema_class = cls
+
+
+cpdef object makeSchema(str rootName, Hash hash):
+    """A SCHEMA value of the installed Schema class."""
+    return _schema_class(rootName, hash)

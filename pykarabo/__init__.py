@@ -15,13 +15,13 @@ from pykarabo._core.hash import (
     ImageData,
     NDArray,
     Node,
-    Schema,
     textToValue,
     valueToText,
 )
 from pykarabo._core.types import Types
 from pykarabo.xml import decodeXML, encodeXML
 from pykarabo.errors import DeserializationError, KaraboError, KaraboTimeoutError, ValidationError
+from pykarabo.schema import Schema, Validator  # also makes decoders build this full Schema
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "Schema",
     "Types",
     "ValidationError",
+    "Validator",
     "decodeBinary",
     "decodeBinaryPos",
     "decodeXML",

@@ -51,7 +51,8 @@ from typing import Callable
 from xml.parsers import expat
 
 from pykarabo._core.binary import MAX_DEPTH
-from pykarabo._core.hash import Attributes, Hash, ImageData, NDArray, Schema, textToValue, valueToText
+from pykarabo._core.hash import (Attributes, Hash, ImageData, NDArray, Schema, makeSchema, textToValue,
+                                 valueToText)
 from pykarabo._core.types import Types
 from pykarabo.errors import DeserializationError
 
@@ -503,7 +504,7 @@ class _Reader:
         elif type_name == "HASH":
             value, t = self.new_hash(attrs), Types.HASH
         elif type_name == "SCHEMA":
-            value, t = Schema(), Types.SCHEMA
+            value, t = makeSchema("", Hash()), Types.SCHEMA
         elif type_name == "VECTOR_HASH":
             value, t = [], Types.VECTOR_HASH
         elif type_name is None:
@@ -549,7 +550,7 @@ class _Reader:
                                  "ignored", path, name, t.name)
                     continue
                 # A placeholder keeps the attribute's position until its value has been read.
-                attributes.set(name, [] if t == Types.VECTOR_HASH else Schema(), t)
+                attributes.set(name, [] if t == Types.VECTOR_HASH else makeSchema("", Hash()), t)
                 self.defer_attribute(attributes, name, t, holders[name][1], f"{path}@{name}", depth + 1)
                 continue
             try:
@@ -589,7 +590,7 @@ class _Reader:
         if colon < 0:
             raise DeserializationError(f"SCHEMA at XML element '{path}': no 'rootName:' before the document")
         try:
-            return Schema(text[:colon], _Reader(depth + 1).document(text[colon + 1:]))
+            return makeSchema(text[:colon], _Reader(depth + 1).document(text[colon + 1:]))
         except DeserializationError as e:
             raise DeserializationError(f"SCHEMA at XML element '{path}': {e}") from None
 

@@ -247,7 +247,8 @@ class InputChannel:
                 self._transports.pop(key, None)
                 transport.abort()
             else:
-                transport.write(b"".join(payload))
+                # a gather list: Python >= 3.12 sends it with sendmsg, without joining the arrays
+                transport.writelines(payload)
         self._changed.notify()
 
     async def _run(self, key: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pykarabo._core.binary import setSchemaClass
+from pykarabo._core.hash import setSchemaClass
 from pykarabo._core.hash import Hash
 from pykarabo._core.hash import Schema as CoreSchema
 from pykarabo._core.types import Types

@@ -232,3 +232,15 @@ def test_vector_default_typed_like_property():
     assert isinstance(d, np.ndarray) and d.dtype == np.uint16
     LeafElement("w", Types.VECTOR_STRING, defaultValue="a,b").commit(s)
     assert s.getDefaultValue("w") == ["a", "b"]
+
+
+def test_every_way_of_obtaining_a_schema_value_gives_the_full_schema():
+    import copy
+
+    from pykarabo import decodeBinary, decodeXML, encodeBinary, encodeXML
+
+    h = Hash()
+    h["s"] = Schema("Dev", Hash("x", Hash()))
+    for got in (decodeBinary(encodeBinary(h)), decodeXML(encodeXML(h)), h.copy(), copy.deepcopy(h)):
+        assert type(got["s"]) is Schema
+        assert got["s"].getRootName() == "Dev"
