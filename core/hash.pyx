@@ -17,6 +17,7 @@ re-encodes to the same bytes.  Values are held in one canonical Python form per 
 
 cimport cython
 from cpython.dict cimport PyDict_SetDefault
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
 from libc.math cimport isinf
 from pykarabo._core.types cimport *
 
@@ -177,7 +178,7 @@ cdef class Attributes:
         if type is None:
             value = infer(value, name, &t)
         else:
-            t = int(type)
+            t = type
             value = coerce(value, t, name)
         self._set(name, value, t)
 
@@ -423,7 +424,7 @@ cdef class Hash:
 
     def setAs(self, str path, value, type, str sep="."):
         """Set the value at ``path`` with the explicit Karabo ``type`` (range-checked)."""
-        cdef int t = int(type)
+        cdef int t = type
         self._set(path, coerce(value, t, path), t, sep)
 
     def get(self, str path, default=_MISSING, str sep="."):
@@ -495,7 +496,7 @@ cdef class Hash:
         if type is None:
             value = infer(value, name, &t)
         else:
-            t = int(type)
+            t = type
             value = coerce(value, t, name)
         if n.attrs is None:
             n.attrs = Attributes.__new__(Attributes)
@@ -904,15 +905,27 @@ cdef object infer(object v, object path, int* tout):
 
 
 cdef int int_type(object v, object path) except -1:
-    if -0x80000000 <= v <= 0x7FFFFFFF:
-        return T_INT32
-    if 0 <= v <= 0xFFFFFFFF:
-        return T_UINT32
-    if -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF:
+    """The narrowest of INT32, UINT32, INT64, UINT64 holding the Python int ``v``."""
+    cdef int overflow
+    cdef long long x = PyLong_AsLongLongAndOverflow(v, &overflow)
+    if overflow == 0:
+        if -0x80000000 <= x <= 0x7FFFFFFF:
+            return T_INT32
+        if 0 <= x <= 0xFFFFFFFF:
+            return T_UINT32
         return T_INT64
-    if 0 <= v <= 0xFFFFFFFFFFFFFFFF:
+    if overflow > 0 and fits_uint64(v):
         return T_UINT64
     raise ValueError(f"integer {v} at {where(path)} is outside the range of every Karabo integer type")
+
+
+cdef bint fits_uint64(object v) except -1:
+    """Whether the non-negative Python int ``v`` is below 2**64 (checked in C, no object compares)."""
+    try:
+        PyLong_AsUnsignedLongLong(v)
+    except OverflowError:
+        return False
+    return True
 
 
 cdef object infer_numpy_scalar(object v, object path, int* tout):
@@ -1073,6 +1086,19 @@ cdef object coerce(object v, int t, object path):
     raise TypeError(f"{type_enum(t)!r} at {where(path)} is not a type a Hash can hold")
 
 
+# Range of each integer type, indexed by type code (C arrays for the checks, tuple for messages);
+# UINT64's upper bound does not fit a long long and is checked separately.
+cdef long long _INT_MIN[19]
+cdef long long _INT_MAX[19]
+_INT_MIN[T_INT8], _INT_MAX[T_INT8] = -0x80, 0x7F
+_INT_MIN[T_UINT8], _INT_MAX[T_UINT8] = 0, 0xFF
+_INT_MIN[T_INT16], _INT_MAX[T_INT16] = -0x8000, 0x7FFF
+_INT_MIN[T_UINT16], _INT_MAX[T_UINT16] = 0, 0xFFFF
+_INT_MIN[T_INT32], _INT_MAX[T_INT32] = -0x80000000, 0x7FFFFFFF
+_INT_MIN[T_UINT32], _INT_MAX[T_UINT32] = 0, 0xFFFFFFFF
+_INT_MIN[T_INT64], _INT_MAX[T_INT64] = -0x8000000000000000, 0x7FFFFFFFFFFFFFFF
+_INT_MIN[T_UINT64], _INT_MAX[T_UINT64] = 0, 0x7FFFFFFFFFFFFFFF
+
 cdef tuple _INT_RANGE = (
     None, None, None, None, (-0x80, 0x7F), None, (0, 0xFF), None, (-0x8000, 0x7FFF), None, (0, 0xFFFF),
     None, (-0x80000000, 0x7FFFFFFF), None, (0, 0xFFFFFFFF), None,
@@ -1080,6 +1106,8 @@ cdef tuple _INT_RANGE = (
 
 
 cdef object coerce_int(object v, int t, object path):
+    cdef int overflow
+    cdef long long x
     if type(v) is not int:
         if isinstance(v, bool) or isinstance(v, np.bool_):
             v = int(v)
@@ -1089,10 +1117,14 @@ cdef object coerce_int(object v, int t, object path):
             v = int(v)
         else:
             raise TypeError(f"{type_enum(t).name} at {where(path)} needs an integer, not {v!r}")
+    # range check in C: comparing Python ints against big constants costs more than the rest
+    x = PyLong_AsLongLongAndOverflow(v, &overflow)
+    if overflow == 0 and _INT_MIN[t] <= x and (t == T_UINT64 or x <= _INT_MAX[t]):
+        return v
+    if overflow > 0 and t == T_UINT64 and fits_uint64(v):
+        return v
     lo, hi = _INT_RANGE[t]
-    if not lo <= v <= hi:
-        raise ValueError(f"{v} at {where(path)} is out of range for {type_enum(t).name} [{lo}, {hi}]")
-    return v
+    raise ValueError(f"{v} at {where(path)} is out of range for {type_enum(t).name} [{lo}, {hi}]")
 
 
 cdef object numpy_vector(object v, int t, object path):
@@ -1192,7 +1224,7 @@ cdef str c_format(object x, int digits):
 
 def valueToText(value, type) -> str:
     """Karabo's text form of a value of the given type (as C++ ``getValueAs<string>`` writes it)."""
-    cdef int t = int(type)
+    cdef int t = type
     if t == T_STRING:
         return value
     if t == T_CHAR:
@@ -1220,7 +1252,7 @@ def valueToText(value, type) -> str:
 
 def textToValue(str text, type, path="value"):
     """Parse Karabo's text form (``valueToText``) back into a value of ``type``."""
-    cdef int t = int(type)
+    cdef int t = type
     if t == T_STRING:
         return text
     if t == T_BOOL:
