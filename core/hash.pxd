@@ -21,6 +21,7 @@ cdef class Hash:
 
     cdef Node _find(self, str path, str sep)
     cdef Node _find_indexed(self, str key, str sep)
+    cdef Hash _parent(self, list parts, str sep)
     cdef Node _node(self, path, str sep)
     cdef _copy_into(self, Hash target, bint deep)
     cdef _set_inferred(self, path, value)

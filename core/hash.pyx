@@ -323,30 +323,31 @@ cdef class Hash:
         """The Node at ``path`` or None; walks nested Hashes and ``key[i]`` vector indices."""
         cdef Hash h = self
         cdef list parts
-        cdef Py_ssize_t last
+        cdef str key = path
         cdef Node n
-        if sep not in path:
-            n = self._d.get(path)
-            if n is None and path.endswith("]"):
-                return self._find_indexed(path, sep)
-            return n
-        parts = split_path(path, sep)
-        last = len(parts) - 1
-        for i in range(last):
+        if sep in path:
+            parts = split_path(path, sep)
+            h = self._parent(parts, sep)
+            if h is None:
+                return None
+            key = parts[len(parts) - 1]
+        n = h._d.get(key)
+        if n is None and key.endswith("]"):
+            return h._find_indexed(key, sep)
+        return n
+
+    cdef Hash _parent(self, list parts, str sep):
+        """The Hash holding the last of the path's ``parts``, or None if the path leads nowhere."""
+        cdef Hash h = self
+        cdef Node n
+        for i in range(len(parts) - 1):
             n = h._d.get(parts[i])
             if n is None:
                 n = h._find_indexed(parts[i], sep)
-                if n is None:
-                    return None
-            v = n.value
-            if isinstance(v, Hash):
-                h = <Hash>v
-            else:
+            if n is None or not isinstance(n.value, Hash):
                 return None
-        n = h._d.get(parts[last])
-        if n is None and parts[last].endswith("]"):
-            return h._find_indexed(parts[last], sep)
-        return n
+            h = <Hash>n.value
+        return h
 
     cdef Node _find_indexed(self, str key, str sep):
         """``name[i]`` addresses item i of a vector of Hash: returns a pseudo Node for it."""
@@ -455,14 +456,14 @@ cdef class Hash:
 
     def erase(self, str path, str sep=".") -> bool:
         """Remove the element at ``path``; returns whether it existed."""
-        cdef Py_ssize_t cut = path.rfind(sep)
         cdef Hash h = self
-        if cut >= 0:
-            n = self._find(path[:cut], sep)
-            if n is None or not isinstance(n.value, Hash):
+        cdef list parts
+        if sep in path:
+            parts = split_path(path, sep)
+            h = self._parent(parts, sep)
+            if h is None:
                 return False
-            h = <Hash>n.value
-            path = path[cut + len(sep):]
+            path = parts[len(parts) - 1]
         return h._d.pop(path, None) is not None
 
     def clear(self):

@@ -532,6 +532,7 @@ cdef class OutputCore:
     cdef readonly Py_ssize_t maxControlSize
     cdef readonly Py_ssize_t sharedQueueLimit
     cdef readonly Py_ssize_t dropped        # chunk deliveries skipped by drop / queueDrop
+    cdef object _selector             # registerSharedInputSelector's callable, or None
 
     def __init__(self, str source="pykarabo:output", str noInputShared="drop", bint bufferSetLayout=True,
                  Py_ssize_t maxControlSize=1 << 20, Py_ssize_t sharedQueueLimit=SHARED_QUEUE_LIMIT):
@@ -753,6 +754,14 @@ cdef class OutputCore:
                 self.dropped += 1
         self._distribute_shared(c)
 
+    def registerSharedInputSelector(self, selector) -> None:
+        """Let ``selector(sharedInputIds) -> instanceId`` choose the shared input of each chunk.
+
+        An unknown choice drops the chunk; a busy chosen input gets it under ``noInputShared``
+        (dropped, or queued for that input).  None restores load-balancing.
+        """
+        self._selector = selector
+
     cdef _distribute_shared(self, _Chunk c):
         cdef _Peer p
         cdef bint any_shared = False
@@ -761,6 +770,9 @@ cdef class OutputCore:
                 any_shared = True
                 break
         if not any_shared:
+            return
+        if self._selector is not None and not c.eos:
+            self._distribute_selected(c)
             return
         if c.eos:
             if self._sharedQueue:
@@ -786,13 +798,38 @@ cdef class OutputCore:
                     break
         self._sharedQueue.append(c)
 
+    cdef _distribute_selected(self, _Chunk c):
+        cdef _Peer p
+        ids = [(<_Peer>obj).instanceId for obj in self._inputs.values() if (<_Peer>obj).shared]
+        try:
+            chosen = self._selector(ids)
+        except Exception:
+            log.exception("output %s: the shared input selector failed, dropping a chunk", self.source)
+            chosen = None
+        target = self._inputs.get(chosen) if isinstance(chosen, str) else None
+        if target is None or not (<_Peer>target).shared:
+            self.dropped += 1
+            return
+        p = <_Peer>target
+        if p.ready and not p.queue:
+            try:
+                self._sharedReady.remove(p)
+            except ValueError:
+                pass
+            self._send(p, c)
+        elif self.noInputShared == "wait" or (self.noInputShared == "queueDrop"
+                                              and len(p.queue) < p.maxQueueLength):
+            p.queue.append(c)
+        else:
+            self.dropped += 1
+
     @property
     def mustWait(self) -> bool:
         """True while a ``wait`` receiver (copy input, or the shared group) holds an unsent chunk."""
         cdef _Peer p
         for obj in self._inputs.values():
             p = <_Peer>obj
-            if not p.shared and p.policy == "wait" and p.queue:
+            if p.queue and (p.policy == "wait" if not p.shared else self.noInputShared == "wait"):
                 return True
         if self.noInputShared == "wait" and self._sharedQueue:
             for obj in self._inputs.values():
@@ -1034,6 +1071,18 @@ cdef class InputCore:
         else:
             head[1] = i + 1
         return item
+
+    def takeMessage(self):
+        """The remaining items of the next message as a list of ``(data, MetaData)``, END_OF_STREAM,
+        or None when nothing is queued (for handlers that take a message at a time)."""
+        if not self._queue:
+            return None
+        head = self._queue.popleft()
+        self._grant()
+        if head is END_OF_STREAM:
+            return END_OF_STREAM
+        items, i = head
+        return items[i:] if i else items
 
     cdef _grant(self):
         if len(self._queue) >= self.queueCapacity:

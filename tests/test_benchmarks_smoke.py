@@ -50,3 +50,10 @@ def test_bench_serialize_quick_json_without_karabo():
     res = json.loads(run("bench_serialize.py", "--json", "--karabo-python", "none"))
     assert res["times"]["pykarabo"]["train"]["decode"]["median"] > 0
     assert any(c["name"].startswith("train[") for c in res["checks"])
+
+
+def test_bench_pipeline_quick():
+    out = run("bench_pipeline.py", "--karabo-python", "none")     # about 5 s
+    for case in ("46MB", "16MiB", "1KB"):
+        for ours in ("threads", "asyncio"):
+            assert f"ratio {case} {ours}/raw TCP = " in out, out

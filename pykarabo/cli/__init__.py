@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from pykarabo.cli import demo, pipe
+from pykarabo.cli import bridge, broker, daq, demo, pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pykarabo", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
+    bridge.register(sub)
+    broker.register(sub)
+    daq.register(sub)
     demo.register(sub)
     pipe.register(sub)
     return parser

@@ -7,73 +7,139 @@ protocol decision is taken by the sans-I/O cores of ``pykarabo._core.pipeline``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from typing import AsyncIterator, Iterable
+import socket
+from collections import deque
+from typing import AsyncIterator, Callable, Iterable
 
 from pykarabo import Hash
 from pykarabo._core.pipeline import (CLOSE, DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore,
                                      MetaData, OutputCore)
 from pykarabo.errors import KaraboTimeoutError
 from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress
+from pykarabo.net.pipeline_threads import gatherViews, sendViews
 
 log = logging.getLogger(__name__)
 
 
 class _Changed:
-    """A broadcast "state changed" signal: waiters re-check their condition after each change."""
+    """A broadcast "state changed" signal: waiters re-check their condition after each change.
+
+    Bare futures and one timer per wait: ``asyncio.wait_for`` would wrap every wait in a task,
+    which dominates the cost of small items.
+    """
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._waiters: list[asyncio.Future] = []
 
     def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
 
     async def waitFor(self, predicate, timeout: float | None, what: str) -> None:
+        if predicate():
+            return
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while not predicate():
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 raise KaraboTimeoutError(what)
+            fut = loop.create_future()
+            self._waiters.append(fut)
+            timer = None if remaining is None else loop.call_later(remaining, _wake, fut)
             try:
-                await asyncio.wait_for(self._event.wait(), remaining)
-            except asyncio.TimeoutError:
-                raise KaraboTimeoutError(what) from None
+                await fut
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
 
-class _OutputProtocol(asyncio.Protocol):
-    """One accepted connection of an output."""
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
-    def __init__(self, channel: "OutputChannel"):
+
+async def _call(handler: Callable | None, *args) -> None:
+    """Call ``handler`` (if any), awaiting its result when it is awaitable."""
+    if handler is not None:
+        result = handler(*args)
+        if inspect.isawaitable(result):
+            await result
+
+
+class _OutputConnection:
+    """One accepted connection of an output, on the event loop's reader/writer callbacks.
+
+    Not an asyncio transport: Python 3.11's transports join gather lists and copy unsent data,
+    while this sends the chunks' buffers with ``sendmsg`` as they are and keeps unsent views.
+    """
+
+    def __init__(self, channel: "OutputChannel", sock: socket.socket, peer: str):
         self.channel = channel
-        self.transport: asyncio.Transport | None = None
-        self.peer = "?"
+        self.sock = sock
+        self.peer = peer
+        self.loop = asyncio.get_running_loop()
+        self.pending: deque[list] = deque()      # unsent messages, oldest first
+        self.closed = False
+        self._writing = False                     # registered for writability
         self._stall: asyncio.TimerHandle | None = None
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        host, port = transport.get_extra_info("peername")[:2]
-        self.peer = f"{host}:{port}"
-        self.channel._conns[id(self)] = self
-        self.channel.core.connect(id(self), self.peer)
+    def _readable(self) -> None:
+        try:
+            data = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            log.info("output: connection from %s failed: %s", self.peer, e)
+            self.abort()
+            return
+        if not data:
+            self.abort()
+            return
+        self.channel._received(self, data)
 
-    def data_received(self, data: bytes) -> None:
-        self.channel.core.receive(id(self), data)
-        self.channel._dispatch()
+    def send(self, parts: list) -> None:
+        """Queue one message; written at once as far as the socket takes it."""
+        if self.closed:
+            return
+        self.pending.append(gatherViews(parts))
+        if len(self.pending) == 1:
+            self._writable()
 
-    def connection_lost(self, exc) -> None:
-        if self._stall is not None:
-            self._stall.cancel()
-        if self.channel._conns.pop(id(self), None) is not None:
-            self.channel.core.disconnect(id(self))
-            self.channel._dispatch()
+    def _writable(self) -> None:
+        progressed = False
+        while self.pending:
+            views = self.pending[0]
+            try:
+                progressed |= sendViews(self.sock, views) > 0
+            except OSError as e:
+                log.info("output: sending to %s failed: %s", self.peer, e)
+                self.abort()
+                return
+            if views:
+                break
+            self.pending.popleft()
+        if not self.pending:
+            if self._writing:
+                self._writing = False
+                self.loop.remove_writer(self.sock.fileno())
+            self._cancelStall()
+        elif progressed or self._stall is None:
+            if not self._writing:
+                self._writing = True
+                self.loop.add_writer(self.sock.fileno(), self._writable)
+            # A peer that stops reading must not hold the output forever.
+            self._cancelStall()
+            self._stall = self.loop.call_later(self.channel.sendTimeout, self._stalled)
 
-    def pause_writing(self) -> None:
-        # A peer that stops reading must not hold the output forever.
-        self._stall = asyncio.get_running_loop().call_later(self.channel.sendTimeout, self._stalled)
-
-    def resume_writing(self) -> None:
+    def _cancelStall(self) -> None:
         if self._stall is not None:
             self._stall.cancel()
             self._stall = None
@@ -81,7 +147,19 @@ class _OutputProtocol(asyncio.Protocol):
     def _stalled(self) -> None:
         log.error("output: input at %s stopped reading for %.1f s, closing it", self.peer,
                   self.channel.sendTimeout)
-        self.transport.abort()
+        self.abort()
+
+    def abort(self) -> None:
+        """Close the socket and tell the channel."""
+        if self.closed:
+            return
+        self.closed = True
+        self._cancelStall()
+        self.loop.remove_reader(self.sock.fileno())
+        self.loop.remove_writer(self.sock.fileno())
+        self.pending.clear()
+        self.sock.close()
+        self.channel._lost(self)
 
 
 class OutputChannel:
@@ -99,16 +177,38 @@ class OutputChannel:
         self.port = port
         self.sendTimeout = sendTimeout
         self._advertised = advertisedHost
-        self._conns: dict[int, _OutputProtocol] = {}
-        self._server: asyncio.AbstractServer | None = None
+        self._conns: dict[int, _OutputConnection] = {}
+        self._listener: socket.socket | None = None
         self._changed = _Changed()
 
     async def start(self) -> "OutputChannel":
         """Start listening (port 0 picks a free port, see :attr:`port`)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _OutputProtocol(self), self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listener = socket.create_server((self.host, self.port))
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
+        asyncio.get_running_loop().add_reader(self._listener.fileno(), self._accept)
         return self
+
+    def _accept(self) -> None:
+        try:
+            sock, addr = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            log.warning("output port %d: accept failed: %s", self.port, e)
+            return
+        conn = _OutputConnection(self, sock, f"{addr[0]}:{addr[1]}")
+        self._conns[id(conn)] = conn
+        self.core.connect(id(conn), conn.peer)
+
+    def _received(self, conn: _OutputConnection, data: bytes) -> None:
+        self.core.receive(id(conn), data)
+        self._dispatch()
+
+    def _lost(self, conn: _OutputConnection) -> None:
+        if self._conns.pop(id(conn), None) is not None:
+            self.core.disconnect(id(conn))
+            self._dispatch()
 
     @property
     def connectionInfo(self) -> Hash:
@@ -122,10 +222,9 @@ class OutputChannel:
                 continue
             if kind == CLOSE:
                 self._conns.pop(key, None)
-                conn.transport.abort()
+                conn.abort()
             else:
-                for part in payload:
-                    conn.transport.write(part)
+                conn.send(payload)
         self._changed.notify()
 
     def write(self, data: Hash, source: str | None = None, timestamp: tuple | None = None,
@@ -137,20 +236,27 @@ class OutputChannel:
         """Send the items written since the last call; awaits ``wait`` inputs (``timeout`` s)."""
         self.core.update()
         self._dispatch()
-        await self._changed.waitFor(lambda: not self.core.mustWait, timeout,
-                                    f"a 'wait' input of output port {self.port} was not ready within {timeout} s")
+        await self._waitSent(timeout)
 
     async def signalEndOfStream(self, timeout: float | None = None) -> None:
         """Flush, then send end-of-stream to every input."""
         self.core.signalEndOfStream()
         self._dispatch()
-        await self._changed.waitFor(lambda: not self.core.mustWait, timeout,
-                                    f"a 'wait' input of output port {self.port} was not ready within {timeout} s")
+        await self._waitSent(timeout)
+
+    async def _waitSent(self, timeout: float | None) -> None:
+        if self.core.mustWait:
+            await self._changed.waitFor(lambda: not self.core.mustWait, timeout,
+                                        f"a 'wait' input of output port {self.port} was not ready within {timeout} s")
 
     async def waitForInputs(self, n: int = 1, timeout: float | None = None) -> None:
         """Wait until at least ``n`` inputs said hello."""
         await self._changed.waitFor(lambda: len(self.core.inputs()) >= n, timeout,
                                     f"fewer than {n} inputs connected within {timeout} s")
+
+    def registerSharedInputSelector(self, selector: Callable[[list], str] | None) -> None:
+        """Let ``selector(sharedInputIds)`` name the shared input of each chunk (None: load-balance)."""
+        self.core.registerSharedInputSelector(selector)
 
     def inputs(self) -> list:
         """``(instanceId, dataDistribution, onSlowness)`` of the connected inputs."""
@@ -158,12 +264,12 @@ class OutputChannel:
 
     async def close(self) -> None:
         """Close the listener and every connection."""
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
         for conn in list(self._conns.values()):
-            conn.transport.abort()
-        if self._server is not None:
-            await self._server.wait_closed()
+            conn.abort()
 
     async def __aenter__(self) -> "OutputChannel":
         return await self.start()
@@ -212,16 +318,25 @@ class InputChannel:
     """A pipeline input (TCP client of one or more outputs) on asyncio.
 
     ``await get()`` returns ``(data, MetaData)`` per item or END_OF_STREAM once all outputs
-    ended their stream; ``async for`` yields items up to the next end-of-stream.  Lost
-    connections are re-established with back-off.
+    ended their stream; ``async for`` yields items up to the next end-of-stream.  Alternatively
+    handlers (``onData(data, meta)`` per item, ``onInput(items)`` per message,
+    ``onEndOfStream(input)``; plain or coroutine functions) are called one message at a time by
+    a task per input; do not mix them with ``get()``.  Lost connections are re-established with
+    back-off.
     """
 
     def __init__(self, outputs: Iterable, *, instanceId: str | None = None, dataDistribution: str = "copy",
                  onSlowness: str = "drop", maxQueueLength: int = DEFAULT_MAX_QUEUE_LENGTH,
                  queueCapacity: int = 2, connectTimeout: float = 5.0,
                  reconnectDelay: tuple[float, float] = (0.1, 2.0), pool: BufferPool | None = None,
-                 maxHeaderSize: int = 16 << 20, maxBodySize: int = 0xFFFFFFFF):
+                 maxHeaderSize: int = 16 << 20, maxBodySize: int = 0xFFFFFFFF,
+                 onData: Callable | None = None, onInput: Callable | None = None,
+                 onEndOfStream: Callable | None = None):
         self.instanceId = instanceId or defaultInputId()
+        self._onData = onData
+        self._onInput = onInput
+        self._onEndOfStream = onEndOfStream
+        self._drainer: asyncio.Task | None = None
         self.core = InputCore(self.instanceId, dataDistribution, onSlowness, maxQueueLength, queueCapacity,
                               maxHeaderSize, maxBodySize, pool)
         self.addresses = [parseOutputAddress(a) for a in outputs]
@@ -250,6 +365,48 @@ class InputChannel:
                 # a gather list: Python >= 3.12 sends it with sendmsg, without joining the arrays
                 transport.writelines(payload)
         self._changed.notify()
+        if (self._drainer is None and not self._closing and self.core.queuedMessages
+                and (self._onData is not None or self._onInput is not None or self._onEndOfStream is not None)):
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def registerDataHandler(self, handler: Callable | None) -> None:
+        """Call (or await) ``handler(data, meta)`` for every item."""
+        self._onData = handler
+        if self._changed is not None:      # started
+            self._dispatch()
+
+    def registerInputHandler(self, handler: Callable | None) -> None:
+        """Call (or await) ``handler(items)`` with the ``(data, meta)`` list of every message."""
+        self._onInput = handler
+        if self._changed is not None:      # started
+            self._dispatch()
+
+    def registerEndOfStreamEventHandler(self, handler: Callable | None) -> None:
+        """Call (or await) ``handler(input)`` once all connected outputs ended their stream."""
+        self._onEndOfStream = handler
+        if self._changed is not None:      # started
+            self._dispatch()
+
+    async def _drain(self) -> None:
+        """Hand queued messages to the handlers, in order."""
+        try:
+            while not self._closing:
+                msg = self.core.takeMessage()
+                if msg is None:
+                    return
+                self._dispatch()
+                try:
+                    if msg is END_OF_STREAM:
+                        await _call(self._onEndOfStream, self)
+                        continue
+                    await _call(self._onInput, msg)
+                    if self._onData is not None:
+                        for data, meta in msg:
+                            await _call(self._onData, data, meta)
+                except Exception:
+                    log.exception("input %s: a handler failed", self.instanceId)
+        finally:
+            self._drainer = None
 
     async def _run(self, key: int) -> None:
         host, port = self.addresses[key]
@@ -300,6 +457,8 @@ class InputChannel:
     async def close(self) -> None:
         """Disconnect from every output and stop reconnecting."""
         self._closing = True
+        if self._drainer is not None:
+            self._drainer.cancel()
         for t in self._tasks:
             t.cancel()
         for transport in list(self._transports.values()):

@@ -7,11 +7,13 @@ sans-I/O cores of ``pykarabo._core.pipeline`` under one lock per channel.
 from __future__ import annotations
 
 import logging
-import queue
 import socket
+import struct
 import threading
 import time
-from typing import Iterable, Iterator
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator
 
 from pykarabo import Hash
 from pykarabo._core.pipeline import (CLOSE, DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore,
@@ -23,6 +25,18 @@ log = logging.getLogger(__name__)
 
 _POLL = 0.2   # seconds between checks of the closing flag in blocking loops
 
+_handlerPool: ThreadPoolExecutor | None = None
+_handlerPoolLock = threading.Lock()
+
+
+def _handlers() -> ThreadPoolExecutor:
+    """The process-wide worker pool running input handlers (inputs are served in parallel)."""
+    global _handlerPool
+    with _handlerPoolLock:
+        if _handlerPool is None:
+            _handlerPool = ThreadPoolExecutor(thread_name_prefix="pipe-handler")
+        return _handlerPool
+
 
 def _deadline(timeout: float | None) -> float | None:
     return None if timeout is None else time.monotonic() + timeout
@@ -32,14 +46,55 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+def gatherViews(parts: list) -> list:
+    """Byte views of the non-empty ``parts``, for :func:`sendViews`."""
+    return [memoryview(p).cast("B") for p in parts if len(p)]
+
+
+def sendViews(sock: socket.socket, views: list, flags: int = 0) -> int:
+    """Gather-write ``views`` (consumed from the front) until done or the socket would block
+    (full, or its send timeout expired); returns the number of bytes sent."""
+    total = 0
+    while views:
+        try:
+            sent = sock.sendmsg(views[:512], [], flags)
+        except BlockingIOError:
+            return total
+        total += sent
+        while sent:
+            n = len(views[0])
+            if sent >= n:
+                sent -= n
+                views.pop(0)
+            else:
+                views[0] = views[0][sent:]
+                sent = 0
+    return total
+
+
+def _setBlocking(sock: socket.socket, sendTimeout: float) -> None:
+    """Blocking mode with a kernel send timeout, no Python timeout.
+
+    A Python timeout costs a poll() before every recv/send (and defeats MSG_DONTWAIT); closing
+    wakes blocked readers by shutdown(), and the kernel's send timeout catches peers that stop
+    reading.
+    """
+    sock.settimeout(None)
+    sec = int(sendTimeout)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", sec, int((sendTimeout - sec) * 1e6)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _OutputConnection:
-    """One accepted socket: a reader thread feeds the core, a writer thread drains its sends."""
+    """One accepted socket: sends go out directly while the socket takes them, a writer thread
+    finishes what would block; a reader thread feeds the core with the input's requests."""
 
     def __init__(self, channel: "OutputChannel", sock: socket.socket, peer: str):
         self.channel = channel
         self.sock = sock
         self.peer = peer
-        self.sends: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending: deque[list] = deque()   # unsent messages, oldest (being written) first
+        self.wake = threading.Condition(threading.Lock())
         self.closed = False
         self.reader = threading.Thread(target=self._read, name=f"pipe-out-read {peer}", daemon=True)
         self.writer = threading.Thread(target=self._write, name=f"pipe-out-write {peer}", daemon=True)
@@ -48,23 +103,39 @@ class _OutputConnection:
         self.reader.start()
         self.writer.start()
 
+    def send(self, parts: list) -> None:
+        """Queue one message; written at once, without blocking, if nothing is ahead of it."""
+        views = gatherViews(parts)
+        with self.wake:
+            if self.closed:
+                return
+            if not self.pending:
+                try:
+                    # Saves a thread hand-over per message: the latency of small items.
+                    sendViews(self.sock, views, socket.MSG_DONTWAIT)
+                except OSError:
+                    pass        # broken: the writer thread reports it
+                if not views:
+                    return
+            self.pending.append(views)
+            self.wake.notify()
+
     def shutdown(self) -> None:
         """Stop both threads (the socket is closed by the reader once it wakes up)."""
-        if not self.closed:
+        with self.wake:
+            if self.closed:
+                return
             self.closed = True
-            self.sends.put(None)
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.wake.notify()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _read(self) -> None:
         try:
             while not self.closed:
-                try:
-                    data = self.sock.recv(1 << 16)
-                except socket.timeout:
-                    continue
+                data = self.sock.recv(1 << 16)
                 if not data:
                     break
                 self.channel._received(self, data)
@@ -77,21 +148,26 @@ class _OutputConnection:
 
     def _write(self) -> None:
         while True:
-            parts = self.sends.get()
-            if parts is None or self.closed:
-                return
+            with self.wake:
+                while not self.pending and not self.closed:
+                    self.wake.wait()
+                if self.closed:
+                    return
+                views = self.pending[0]
             try:
-                sendParts(self.sock, parts)
-            except socket.timeout:
-                log.error("output: input at %s stopped reading for %.1f s, closing it",
-                          self.peer, self.channel.sendTimeout)
-                self.channel._lost(self)
-                return
+                sendViews(self.sock, views)
             except OSError as e:
                 if not self.closed:
                     log.info("output: sending to %s failed: %s", self.peer, e)
                 self.channel._lost(self)
                 return
+            if views:                   # SO_SNDTIMEO expired without progress
+                log.error("output: input at %s stopped reading for %.1f s, closing it",
+                          self.peer, self.channel.sendTimeout)
+                self.channel._lost(self)
+                return
+            with self.wake:
+                self.pending.popleft()
 
 
 class OutputChannel:
@@ -131,8 +207,7 @@ class OutputChannel:
                 continue
             except OSError:
                 return
-            sock.settimeout(self.sendTimeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _setBlocking(sock, self.sendTimeout)
             conn = _OutputConnection(self, sock, f"{addr[0]}:{addr[1]}")
             with self._cond:
                 if self._closing:
@@ -152,7 +227,7 @@ class OutputChannel:
                 self._conns.pop(key, None)
                 conn.shutdown()
             else:
-                conn.sends.put(payload)
+                conn.send(payload)
         self._cond.notify_all()
 
     def _received(self, conn: _OutputConnection, data: bytes) -> None:
@@ -198,6 +273,11 @@ class OutputChannel:
             if not self._cond.wait_for(lambda: len(self.core.inputs()) >= n, timeout):
                 raise KaraboTimeoutError(f"{len(self.core.inputs())} of {n} inputs connected within {timeout} s")
 
+    def registerSharedInputSelector(self, selector: Callable[[list], str] | None) -> None:
+        """Let ``selector(sharedInputIds)`` name the shared input of each chunk (None: load-balance)."""
+        with self._cond:
+            self.core.registerSharedInputSelector(selector)
+
     def inputs(self) -> list:
         """``(instanceId, dataDistribution, onSlowness)`` of the connected inputs."""
         with self._cond:
@@ -227,15 +307,19 @@ class InputChannel:
     """A pipeline input (TCP client of one or more outputs) served by threads.
 
     ``get()`` returns ``(data, MetaData)`` per item, or END_OF_STREAM once all outputs ended
-    their stream; iterating yields items up to the next end-of-stream.  Lost connections are
-    re-established with back-off.
+    their stream; iterating yields items up to the next end-of-stream.  Alternatively handlers
+    (``onData(data, meta)`` per item, ``onInput(items)`` per message, ``onEndOfStream(input)``)
+    are called on a worker pool, one message at a time per input, several inputs in parallel;
+    do not mix them with ``get()``.  Lost connections are re-established with back-off.
     """
 
     def __init__(self, outputs: Iterable, *, instanceId: str | None = None, dataDistribution: str = "copy",
                  onSlowness: str = "drop", maxQueueLength: int = DEFAULT_MAX_QUEUE_LENGTH,
                  queueCapacity: int = 2, connectTimeout: float = 5.0, sendTimeout: float = 30.0,
                  reconnectDelay: tuple[float, float] = (0.1, 2.0), pool: BufferPool | None = None,
-                 maxHeaderSize: int = 16 << 20, maxBodySize: int = 0xFFFFFFFF):
+                 maxHeaderSize: int = 16 << 20, maxBodySize: int = 0xFFFFFFFF,
+                 onData: Callable | None = None, onInput: Callable | None = None,
+                 onEndOfStream: Callable | None = None):
         self.instanceId = instanceId or defaultInputId()
         self.core = InputCore(self.instanceId, dataDistribution, onSlowness, maxQueueLength, queueCapacity,
                               maxHeaderSize, maxBodySize, pool)
@@ -246,6 +330,10 @@ class InputChannel:
         self._cond = threading.Condition()
         self._socks: dict[int, socket.socket] = {}
         self._closing = False
+        self._onData = onData
+        self._onInput = onInput
+        self._onEndOfStream = onEndOfStream
+        self._draining = False
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True,
                                           name=f"pipe-in {h}:{p}") for i, (h, p) in enumerate(self.addresses)]
         for t in self._threads:
@@ -268,6 +356,52 @@ class InputChannel:
                 self._socks.pop(key, None)
                 self._shutdown(sock)
         self._cond.notify_all()
+        if self._draining or self._closing or not self.core.queuedMessages:
+            return
+        if self._onData is not None or self._onInput is not None or self._onEndOfStream is not None:
+            self._draining = True
+            _handlers().submit(self._drain)
+
+    def registerDataHandler(self, handler: Callable | None) -> None:
+        """Call ``handler(data, meta)`` for every item (on the handler pool)."""
+        with self._cond:
+            self._onData = handler
+            self._dispatch()
+
+    def registerInputHandler(self, handler: Callable | None) -> None:
+        """Call ``handler(items)`` with the ``(data, meta)`` list of every message (before data handlers)."""
+        with self._cond:
+            self._onInput = handler
+            self._dispatch()
+
+    def registerEndOfStreamEventHandler(self, handler: Callable | None) -> None:
+        """Call ``handler(input)`` once all connected outputs ended their stream."""
+        with self._cond:
+            self._onEndOfStream = handler
+            self._dispatch()
+
+    def _drain(self) -> None:
+        """Hand queued messages to the handlers, in order; one such task per input at a time."""
+        while True:
+            with self._cond:
+                msg = None if self._closing else self.core.takeMessage()
+                if msg is None:
+                    self._draining = False
+                    return
+                self._dispatch()
+                onData, onInput, onEos = self._onData, self._onInput, self._onEndOfStream
+            try:
+                if msg is END_OF_STREAM:
+                    if onEos is not None:
+                        onEos(self)
+                    continue
+                if onInput is not None:
+                    onInput(msg)
+                if onData is not None:
+                    for data, meta in msg:
+                        onData(data, meta)
+            except Exception:
+                log.exception("input %s: a handler failed", self.instanceId)
 
     @staticmethod
     def _shutdown(sock: socket.socket) -> None:
@@ -289,8 +423,7 @@ class InputChannel:
                 delay = min(2 * delay, self.reconnectDelay[1])
                 continue
             delay = self.reconnectDelay[0]
-            sock.settimeout(self.sendTimeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _setBlocking(sock, self.sendTimeout)
             with self._cond:
                 if self._closing:
                     sock.close()
@@ -305,15 +438,13 @@ class InputChannel:
 
     def _read(self, key: int, sock: socket.socket, peer: str) -> None:
         try:
-            while not self._closing and self._socks.get(key) is sock:
+            while True:
                 with self._cond:
+                    if self._closing or self._socks.get(key) is not sock:
+                        break
                     buf = self.core.getBuffer(key)
-                try:
-                    n = sock.recv_into(buf)
-                except socket.timeout:
-                    continue
-                finally:
-                    del buf
+                n = sock.recv_into(buf)
+                del buf                 # the pooled block must not stay exported
                 if n == 0:
                     log.info("input %s: output %s closed the connection", self.instanceId, peer)
                     break

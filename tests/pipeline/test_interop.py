@@ -48,11 +48,11 @@ def with_timeout(proc):
 
 @pytest.mark.parametrize("policy", ["wait", "drop", "queueDrop"])
 def test_cpp_output_to_our_input(kpython, policy):
-    proc = peer(kpython, "output", 0, 20, "64,32", "uint16")
+    proc = peer(kpython, "output", 0, 20, "64,32", "uint16", "drop", "ours")
     timer = with_timeout(proc)
     try:
         port = read_json(proc)["listening"]
-        inp = InputChannel([f"127.0.0.1:{port}"], onSlowness=policy)
+        inp = InputChannel([f"127.0.0.1:{port}"], instanceId="ours", onSlowness=policy)
         inp.waitConnected(timeout=T)
         proc.stdin.write("go\n")
         proc.stdin.flush()
@@ -73,7 +73,7 @@ def test_cpp_output_to_our_input(kpython, policy):
         proc.wait()
 
 
-@pytest.mark.parametrize("policy", ["wait", "queueDrop"])
+@pytest.mark.parametrize("policy", ["wait", "drop", "queueDrop"])
 def test_our_output_to_cpp_input(kpython, policy):
     with OutputChannel(source="ours:output") as out:
         proc = peer(kpython, "input", "127.0.0.1", out.port, policy, "copy")
@@ -126,3 +126,103 @@ def test_our_shared_output_to_two_cpp_inputs(kpython):
                 t.cancel()
                 p.kill()
                 p.wait()
+
+
+def consume(inp: InputChannel, got: list) -> threading.Thread:
+    """Collect (source, trainId) of ``inp`` in a thread until end-of-stream, checking payloads."""
+    def run():
+        while (x := inp.get(timeout=T)) is not END_OF_STREAM:
+            data, meta = x
+            assert data["image"].tobytes() == payload(meta.trainId, (16, 8), "uint16").tobytes()
+            got.append((meta.source, meta.trainId))
+        got.append("eos")
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th
+
+
+def test_cpp_shared_output_to_our_shared_inputs(kpython):
+    proc = peer(kpython, "output", 0, 30, "16,8", "uint16", "wait", "ours0,ours1")
+    timer = with_timeout(proc)
+    try:
+        port = read_json(proc)["listening"]
+        inputs = [InputChannel([f"127.0.0.1:{port}"], instanceId=f"ours{i}", dataDistribution="shared",
+                               onSlowness="wait") for i in range(2)]
+        for inp in inputs:
+            inp.waitConnected(timeout=T)
+        got = [[], []]
+        threads = [consume(inp, g) for inp, g in zip(inputs, got)]
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        for th in threads:
+            th.join(T)
+        for inp in inputs:
+            inp.close()
+        assert all(g and g[-1] == "eos" for g in got)      # every shared input gets its end-of-stream
+        tids = sorted(t for g in got for _, t in g[:-1])
+        assert tids == list(range(1000, 1030))               # each train exactly once
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+
+
+def test_n_to_1_our_and_cpp_output_into_our_input(kpython):
+    proc = peer(kpython, "output", 0, 20, "16,8", "uint16", "drop", "ours")
+    timer = with_timeout(proc)
+    try:
+        port = read_json(proc)["listening"]
+        with OutputChannel(source="ours:output") as out:
+            inp = InputChannel([out.connectionInfo, f"127.0.0.1:{port}"], instanceId="ours", onSlowness="wait")
+            inp.waitConnected(timeout=T)
+            out.waitForInputs(1, timeout=T)
+            got = []
+            th = consume(inp, got)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            for t in range(2000, 2020):
+                h = Hash()
+                h["image"] = payload(t, (16, 8), "uint16")
+                out.write(h, timestamp=(1700000000, 0, t))
+                out.update(timeout=T)
+            out.signalEndOfStream(timeout=T)
+            th.join(T)
+            inp.close()
+        assert got[-1] == "eos" and got.count("eos") == 1    # one end-of-stream, after both ended
+        ours = [t for s, t in got[:-1] if s == "ours:output"]
+        theirs = [t for s, t in got[:-1] if s == "kprod:output"]
+        assert ours == list(range(2000, 2020))
+        assert theirs == list(range(1000, 1020))
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+
+
+def test_n_to_1_our_and_cpp_output_into_cpp_input(kpython):
+    with OutputChannel(source="ours:output") as out:
+        proc = peer(kpython, "n_to_1", "127.0.0.1", out.port, 20)
+        timer = with_timeout(proc)
+        try:
+            assert read_json(proc) == {"connect": ""}      # connectSync's error message: none
+            assert read_json(proc) == {"connect": ""}
+            out.waitForInputs(1, timeout=T)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            for t in range(2000, 2020):
+                h = Hash()
+                h["image"] = payload(t, (16, 8), "uint16")
+                out.write(h, timestamp=(1700000000, 0, t))
+                out.update(timeout=T)
+            out.signalEndOfStream(timeout=T)
+            items = []
+            while "eos" not in (rec := read_json(proc)):
+                items.append(rec)
+            assert rec["eos"] is True
+            assert all(x["crc32"] == zlib.crc32(payload(x["trainId"], (16, 8), "uint16").tobytes()) for x in items)
+            assert [x["trainId"] for x in items if x["source"] == "ours:output"] == list(range(2000, 2020))
+            assert [x["trainId"] for x in items if x["source"] == "kprod:output"] == list(range(1000, 1020))
+        finally:
+            timer.cancel()
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,287 @@
+"""A Karabo Bridge server: trains go through a bounded queue to a ZeroMQ REP, PUB or PUSH socket.
+
+The producer calls ``put(data, metadata)`` (or ``put_frames`` for already encoded messages) and
+never waits for the network: when the queue is full the oldest train is dropped and counted.
+One sender thread owns the socket; it encodes with ``pykarabo_bridge.serialize`` (array parts
+are views of the producer's arrays, sent without copying), so arrays must not be modified after
+they were put.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import zmq
+from pykarabo_bridge import PROTOCOL_VERSIONS, serialize
+
+__all__ = ["BridgeServer", "SOCKET_TYPES"]
+
+log = logging.getLogger(__name__)
+
+SOCKET_TYPES = {"REP": zmq.REP, "PUB": zmq.PUB, "PUSH": zmq.PUSH}
+REQUEST = b"next"
+
+_POLL_MS = 50          # how often blocking loops look at the stop flag
+_RATE_WINDOW = 2.0     # seconds over which rate and data_rate are averaged
+
+Frames = Sequence[bytes | memoryview]
+
+
+def normalize_endpoint(endpoint: str | int) -> str:
+    """A port number (0: any free port) becomes a loopback TCP endpoint; strings pass unchanged."""
+    if isinstance(endpoint, int) or endpoint.isdigit():
+        port = int(endpoint)
+        return f"tcp://127.0.0.1:{port}" if port else "tcp://127.0.0.1:*"
+    return endpoint
+
+
+class BridgeServer:
+    """Serve trains to Karabo Bridge clients (``karabo_bridge.Client``, the C++ client, EXtra-foam).
+
+    ``sock`` is ``REP`` (answers ``b'next'`` requests), ``PUB`` or ``PUSH``; ``protocol_version``
+    is ``'2.2'`` or ``'1.0'``.  Counters (``trains_sent``, ``trains_dropped``, ``bytes_sent``,
+    ``bad_requests``) and rates (``rate`` in trains/s, ``data_rate`` in bytes/s) are attributes.
+    ``curve_secret_key`` (Z85) turns on ZeroMQ CURVE encryption; clients then need the public key.
+    """
+
+    def __init__(self, endpoint: str | int = 0, sock: str = "REP", *, protocol_version: str = "2.2",
+                 maxlen: int = 10, dummy_timestamps: bool = False, curve_secret_key: str | bytes | None = None,
+                 context: zmq.Context | None = None, hwm: int = 1) -> None:
+        if sock not in SOCKET_TYPES:
+            raise ValueError(f"Unsupported socket type: {sock} (use REP, PUB or PUSH)")
+        if protocol_version not in PROTOCOL_VERSIONS:
+            raise ValueError(f"Unknown protocol version {protocol_version}")
+        if maxlen < 1:
+            raise ValueError("maxlen must be at least 1")
+        self.sock = sock
+        self.protocol_version = protocol_version
+        self.dummy_timestamps = dummy_timestamps
+        self.maxlen = maxlen
+        self._own_context = context is None
+        self._context = context or zmq.Context()
+        self._socket = self._context.socket(SOCKET_TYPES[sock])
+        self._socket.linger = 0
+        # HWM 1 like the reference: PUB drops for slow subscribers instead of buffering GBs.
+        self._socket.sndhwm = hwm
+        self._socket.rcvhwm = hwm
+        if curve_secret_key is not None:
+            self._socket.curve_server = True
+            self._socket.curve_secretkey = (curve_secret_key.encode("ascii")
+                                            if isinstance(curve_secret_key, str) else curve_secret_key)
+        try:
+            self._socket.bind(normalize_endpoint(endpoint))
+        except zmq.ZMQError:
+            self._socket.close()
+            if self._own_context:
+                self._context.term()
+            raise
+        self.endpoint: str = self._socket.last_endpoint.decode()
+        self._cond = threading.Condition()
+        self._queue: collections.deque = collections.deque()
+        self._busy = False      # the sender holds a train it has not finished sending
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"bridge-server {self.endpoint}", daemon=True)
+        self.trains_put = 0
+        self.trains_sent = 0
+        self.trains_dropped = 0
+        self.bytes_sent = 0
+        self.requests = 0
+        self.bad_requests = 0
+        self.last_train_id: int | None = None
+        self._history: collections.deque = collections.deque()   # (time, bytes) of recent sends
+
+    # -- producer side --------------------------------------------------------------------------
+
+    def start(self) -> "BridgeServer":
+        """Start the sender thread (trains put before are kept)."""
+        self._thread.start()
+        log.info("bridge server (%s, protocol %s) on %s", self.sock, self.protocol_version, self.endpoint)
+        return self
+
+    def put(self, data: Mapping[str, Mapping[str, Any]], metadata: Mapping[str, Mapping] | None = None, *,
+            block: bool = False, timeout: float | None = None) -> bool:
+        """Queue one train ``{source: {key: value}}``; returns False if an older train was dropped for it.
+
+        Without ``block`` a full queue drops its oldest train; with ``block`` it waits for room
+        (up to ``timeout`` s, then drops the oldest).  ``metadata`` defaults to each source's
+        ``'metadata'`` entry, as in the reference.
+        """
+        return self._enqueue(("train", data, metadata), block, timeout)
+
+    def put_frames(self, frames: Frames, *, block: bool = False, timeout: float | None = None) -> bool:
+        """Queue one already encoded message, sent exactly as given (used by replay)."""
+        return self._enqueue(("frames", frames, None), block, timeout)
+
+    def _enqueue(self, item: tuple, block: bool, timeout: float | None) -> bool:
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the bridge server is stopped")
+            if block and len(self._queue) >= self.maxlen:
+                self._cond.wait_for(lambda: len(self._queue) < self.maxlen or self._stopping, timeout)
+            kept = True
+            while len(self._queue) >= self.maxlen:
+                self._queue.popleft()
+                self.trains_dropped += 1
+                kept = False
+            self._queue.append(item)
+            self.trains_put += 1
+            self._cond.notify_all()
+        return kept
+
+    @property
+    def queue_length(self) -> int:
+        """Trains waiting to be sent."""
+        return len(self._queue)
+
+    @property
+    def rate(self) -> float:
+        """Trains sent per second over the last couple of seconds."""
+        return self._rates()[0]
+
+    @property
+    def data_rate(self) -> float:
+        """Bytes sent per second over the last couple of seconds."""
+        return self._rates()[1]
+
+    def _rates(self) -> tuple[float, float]:
+        with self._cond:
+            self._trim_history(time.monotonic())
+            history = list(self._history)
+        if len(history) < 2:
+            return 0.0, 0.0
+        span = history[-1][0] - history[0][0]
+        if span <= 0:
+            return 0.0, 0.0
+        # The first send opens the window, so it is not counted in the rate.
+        return (len(history) - 1) / span, sum(n for _, n in history[1:]) / span
+
+    def _trim_history(self, now: float) -> None:
+        while self._history and now - self._history[0][0] > _RATE_WINDOW:
+            self._history.popleft()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued train was handed to ZeroMQ; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def stop(self, timeout: float = 2.0, linger: float = 0.0) -> None:
+        """Stop the sender thread and close the socket; queued trains are discarded.
+
+        ``linger`` seconds let messages already handed to ZeroMQ reach connected peers.
+        """
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._socket.close(linger=int(linger * 1000))
+            if self._own_context:
+                self._context.term()
+        else:
+            log.warning("bridge server thread on %s did not stop within %.1f s", self.endpoint, timeout)
+
+    def __enter__(self) -> "BridgeServer":
+        if not self._thread.is_alive():
+            self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- sender thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping:
+                if self.sock == "REP" and not self._await_request():
+                    continue
+                item = self._take()
+                if item is None:
+                    continue
+                try:
+                    frames = self._encode(item)
+                except (TypeError, ValueError) as exc:
+                    log.error("bridge server: cannot encode a train, dropped: %s", exc)
+                    self._finish(None, 0)
+                    if self.sock == "REP":
+                        self._socket.send(b"Error: " + str(exc).encode(errors="replace"))
+                    continue
+                self._send(frames, item)
+        except zmq.ZMQError as exc:
+            if not self._stopping:
+                log.error("bridge server on %s failed: %s", self.endpoint, exc)
+
+    def _await_request(self) -> bool:
+        """REP: wait for a valid ``next``; bad requests get the reference's error reply."""
+        if not self._socket.poll(_POLL_MS, zmq.POLLIN):
+            return False
+        request = self._socket.recv()
+        self.requests += 1
+        if request == REQUEST:
+            return True
+        self.bad_requests += 1
+        log.warning("bridge server: unrecognised request %r", request[:64])
+        self._socket.send(b"Error: bad request " + request)
+        return False
+
+    def _take(self) -> tuple | None:
+        with self._cond:
+            # Wait in slices so that stop() is noticed even with nothing to send.
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._cond.wait(_POLL_MS / 1000)
+            self._busy = True
+            return self._queue.popleft()
+
+    def _encode(self, item: tuple) -> Frames:
+        kind, data, metadata = item
+        if kind == "frames":
+            return data
+        self._note_train_id(data, metadata)
+        return serialize(data, metadata, protocol_version=self.protocol_version,
+                         dummy_timestamps=self.dummy_timestamps)
+
+    def _note_train_id(self, data: Mapping, metadata: Mapping | None) -> None:
+        for source, props in data.items():
+            meta = (metadata or {}).get(source) or props.get("metadata") or {}
+            tid = meta.get("timestamp.tid")
+            if tid is not None:
+                self.last_train_id = int(tid)
+                return
+
+    def _send(self, frames: Frames, item: tuple) -> None:
+        flags = 0 if self.sock == "REP" else zmq.NOBLOCK
+        while True:
+            if self.sock == "PUSH" and not self._socket.poll(_POLL_MS, zmq.POLLOUT):
+                # No PULL peer ready: hold this train; put() drops from the queue meanwhile.
+                if self._stopping:
+                    return self._finish(None, 0)
+                continue
+            try:
+                self._socket.send_multipart(frames, flags=flags, copy=False)
+            except zmq.Again:
+                if self.sock == "PUB":
+                    return self._finish(None, 0)
+                continue
+            break
+        self._finish(item, sum(memoryview(f).nbytes for f in frames))
+
+    def _finish(self, item: tuple | None, nbytes: int) -> None:
+        with self._cond:
+            if item is not None:
+                now = time.monotonic()
+                self.trains_sent += 1
+                self.bytes_sent += nbytes
+                self._history.append((now, nbytes))
+                self._trim_history(now)
+            self._busy = False
+            self._cond.notify_all()
