@@ -133,6 +133,19 @@ class Element:
             states = [states] if isinstance(states, str) else list(states)
             h.setAttribute(key, "allowedStates", [State(s).value for s in states], Types.VECTOR_STRING)
 
+    def _classedNode(self, h: Hash, classId: str) -> None:
+        """Write the read-only node header of an array-like element (NDArray, ImageData)."""
+        self._common(h)
+        key = self.key
+        h.setAttribute(key, "classId", classId, Types.STRING)
+        h.setAttribute(key, "displayType", classId, Types.STRING)
+        h.setAttribute(key, "nodeType", int(NodeType.NODE), Types.INT32)
+        h.setAttribute(key, "accessMode", int(AccessMode.READONLY), Types.INT32)
+        if "daqDataType" in self.attributes:
+            h.setAttribute(key, "daqDataType", int(DaqDataType(int(self.attributes["daqDataType"]))),
+                           Types.INT32)
+        self._level(h, None)
+
     def _level(self, h: Hash, default: AccessLevel | None) -> None:
         level = self.attributes.get("requiredAccessLevel", default)
         if level is not None:
@@ -372,16 +385,8 @@ class NDArrayElement(Element):
         self.shape = [int(x) for x in shape]
 
     def _write(self, h: Hash) -> None:
-        self._common(h)
+        self._classedNode(h, NDARRAY)
         key = self.key
-        h.setAttribute(key, "classId", NDARRAY, Types.STRING)
-        h.setAttribute(key, "displayType", NDARRAY, Types.STRING)
-        h.setAttribute(key, "nodeType", int(NodeType.NODE), Types.INT32)
-        h.setAttribute(key, "accessMode", int(AccessMode.READONLY), Types.INT32)
-        if "daqDataType" in self.attributes:
-            h.setAttribute(key, "daqDataType", int(DaqDataType(int(self.attributes["daqDataType"]))),
-                           Types.INT32)
-        self._level(h, None)
         _array_node(h, key, self.dtype, self.shape)
         if "unitSymbol" in self.attributes:
             h.setAttribute(f"{key}.data", "unitSymbol", Unit(self.attributes["unitSymbol"]).value, Types.STRING)
@@ -404,16 +409,8 @@ class ImageDataElement(Element):
         self.encoding = int(encoding)
 
     def _write(self, h: Hash) -> None:
-        self._common(h)
+        self._classedNode(h, IMAGEDATA)
         key = self.key
-        h.setAttribute(key, "classId", IMAGEDATA, Types.STRING)
-        h.setAttribute(key, "displayType", IMAGEDATA, Types.STRING)
-        h.setAttribute(key, "nodeType", int(NodeType.NODE), Types.INT32)
-        h.setAttribute(key, "accessMode", int(AccessMode.READONLY), Types.INT32)
-        if "daqDataType" in self.attributes:
-            h.setAttribute(key, "daqDataType", int(DaqDataType(int(self.attributes["daqDataType"]))),
-                           Types.INT32)
-        self._level(h, None)
         pixels = f"{key}.pixels"
         h.set(pixels, Hash())
         for name, value, t in (("displayedName", "Pixels", Types.STRING),
