@@ -10,7 +10,7 @@ from pykarabo.cli import bridge, broker, daq, demo, pipe
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="pykarabo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pykarabo", description="pykarabo: Karabo 3 compatible tools.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
     bridge.register(sub)
