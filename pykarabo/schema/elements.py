@@ -133,14 +133,14 @@ class Element:
             states = [states] if isinstance(states, str) else list(states)
             h.setAttribute(key, "allowedStates", [State(s).value for s in states], Types.VECTOR_STRING)
 
-    def _classedNode(self, h: Hash, classId: str) -> None:
-        """Write the read-only node header of an array-like element (NDArray, ImageData)."""
+    def _classedNode(self, h: Hash, classId: str, accessMode: AccessMode = AccessMode.READONLY) -> None:
+        """Write the header of a node with a class (NDArray, ImageData, pipeline channels)."""
         self._common(h)
         key = self.key
         h.setAttribute(key, "classId", classId, Types.STRING)
         h.setAttribute(key, "displayType", classId, Types.STRING)
         h.setAttribute(key, "nodeType", int(NodeType.NODE), Types.INT32)
-        h.setAttribute(key, "accessMode", int(AccessMode.READONLY), Types.INT32)
+        h.setAttribute(key, "accessMode", int(accessMode), Types.INT32)
         if "daqDataType" in self.attributes:
             h.setAttribute(key, "daqDataType", int(DaqDataType(int(self.attributes["daqDataType"]))),
                            Types.INT32)
@@ -467,13 +467,8 @@ class OutputChannelElement(Element):
         self.dataSchema = dataSchema
 
     def _write(self, h: Hash) -> None:
-        self._common(h)
+        self._classedNode(h, OUTPUT_CHANNEL, AccessMode.RECONFIGURABLE)
         key = self.key
-        h.setAttribute(key, "classId", OUTPUT_CHANNEL, Types.STRING)
-        h.setAttribute(key, "displayType", OUTPUT_CHANNEL, Types.STRING)
-        h.setAttribute(key, "nodeType", int(NodeType.NODE), Types.INT32)
-        h.setAttribute(key, "accessMode", int(AccessMode.RECONFIGURABLE), Types.INT32)
-        self._level(h, None)
         _config_leaf(h, f"{key}.noInputShared", Types.STRING, "No Input (Shared)", "drop",
                      options=["drop", "queueDrop", "wait"])
         _config_leaf(h, f"{key}.hostname", Types.STRING, "Hostname", "default")
@@ -501,13 +496,8 @@ class InputChannelElement(Element):
     """A pipeline input (``INPUT_CHANNEL`` / ``InputChannel``) with its configuration leaves."""
 
     def _write(self, h: Hash) -> None:
-        self._common(h)
+        self._classedNode(h, INPUT_CHANNEL, AccessMode.RECONFIGURABLE)
         key = self.key
-        h.setAttribute(key, "classId", INPUT_CHANNEL, Types.STRING)
-        h.setAttribute(key, "displayType", INPUT_CHANNEL, Types.STRING)
-        h.setAttribute(key, "nodeType", int(NodeType.NODE), Types.INT32)
-        h.setAttribute(key, "accessMode", int(AccessMode.RECONFIGURABLE), Types.INT32)
-        self._level(h, None)
         _config_leaf(h, f"{key}.missingConnections", Types.VECTOR_STRING, "Missing Connections", [],
                      AccessMode.READONLY)
         _config_leaf(h, f"{key}.connectedOutputChannels", Types.VECTOR_STRING, "Configured Connections", [])
