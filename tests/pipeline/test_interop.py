@@ -11,7 +11,7 @@ import pytest
 from pykarabo import Hash
 from pykarabo.cli.pipe import payload
 from pykarabo.pipeline import END_OF_STREAM, InputChannel, OutputChannel
-from tests.karabo_env import karabo_python
+from tests.karabo_env import require_karabo_python
 
 pytestmark = pytest.mark.karabo
 PEER = Path(__file__).with_name("karabo_pipe_peer.py")
@@ -20,9 +20,7 @@ T = 20.0
 
 @pytest.fixture(scope="module")
 def kpython():
-    python = karabo_python()
-    if python is None:
-        pytest.skip("real Karabo not installed: set PYKARABO_KARABO_PYTHON to a Python 3.12 with karabo-cpp")
+    python = require_karabo_python()
     probe = subprocess.run([python, "-c", "import karabind"], capture_output=True, timeout=60)
     if probe.returncode != 0:
         pytest.skip(f"{python} lacks karabind (karabo-cpp)")
@@ -38,6 +36,25 @@ def read_json(proc) -> dict:
     line = proc.stdout.readline()
     assert line, "the Karabo peer exited early"
     return json.loads(line)
+
+
+def send_trains(out: OutputChannel, trainIds: range, shape: tuple) -> None:
+    """Write one item (an ``image`` from ``payload``) per train id, then end-of-stream."""
+    for t in trainIds:
+        h = Hash()
+        h["image"] = payload(t, shape, "uint16")
+        out.write(h, timestamp=(1700000000, 0, t))
+        out.update(timeout=T)
+    out.signalEndOfStream(timeout=T)
+
+
+def read_until_eos(proc) -> list:
+    """The peer's records before its end-of-stream record, which must report success."""
+    records = []
+    while "eos" not in (rec := read_json(proc)):
+        records.append(rec)
+    assert rec["eos"] is True
+    return records
 
 
 def with_timeout(proc):
@@ -81,16 +98,8 @@ def test_our_output_to_cpp_input(kpython, policy):
         try:
             out.waitForInputs(1, timeout=T)
             assert out.inputs()[0][1:] == ("copy", policy)
-            for t in range(1000, 1020):
-                h = Hash()
-                h["image"] = payload(t, (64, 32), "uint16")
-                out.write(h, timestamp=(1700000000, 0, t))
-                out.update(timeout=T)
-            out.signalEndOfStream(timeout=T)
-            lines = []
-            while "eos" not in (rec := read_json(proc)):
-                lines.append(rec)
-            assert rec["eos"] is True
+            send_trains(out, range(1000, 1020), (64, 32))
+            lines = read_until_eos(proc)
             items = [x for x in lines if "trainId" in x]
             assert items and all(x["source"] == "ours:output" for x in items)
             assert all(x["crc32"] == zlib.crc32(payload(x["trainId"], (64, 32), "uint16").tobytes()) for x in items)
@@ -108,18 +117,10 @@ def test_our_shared_output_to_two_cpp_inputs(kpython):
         timers = [with_timeout(p) for p in procs]
         try:
             out.waitForInputs(2, timeout=T)
-            for t in range(1000, 1030):
-                h = Hash()
-                h["image"] = payload(t, (16, 8), "uint16")
-                out.write(h, timestamp=(1700000000, 0, t))
-                out.update(timeout=T)
-            out.signalEndOfStream(timeout=T)
+            send_trains(out, range(1000, 1030), (16, 8))
             tids = []
-            for p in procs:
-                while "eos" not in (rec := read_json(p)):
-                    if "trainId" in rec:
-                        tids.append(rec["trainId"])
-                assert rec["eos"] is True            # every shared input gets its end-of-stream
+            for p in procs:                          # every shared input gets its end-of-stream
+                tids += [rec["trainId"] for rec in read_until_eos(p) if "trainId" in rec]
             assert sorted(tids) == list(range(1000, 1030))
         finally:
             for t, p in zip(timers, procs):
@@ -180,12 +181,7 @@ def test_n_to_1_our_and_cpp_output_into_our_input(kpython):
             th = consume(inp, got)
             proc.stdin.write("go\n")
             proc.stdin.flush()
-            for t in range(2000, 2020):
-                h = Hash()
-                h["image"] = payload(t, (16, 8), "uint16")
-                out.write(h, timestamp=(1700000000, 0, t))
-                out.update(timeout=T)
-            out.signalEndOfStream(timeout=T)
+            send_trains(out, range(2000, 2020), (16, 8))
             th.join(T)
             inp.close()
         assert got[-1] == "eos" and got.count("eos") == 1    # one end-of-stream, after both ended
@@ -209,16 +205,8 @@ def test_n_to_1_our_and_cpp_output_into_cpp_input(kpython):
             out.waitForInputs(1, timeout=T)
             proc.stdin.write("go\n")
             proc.stdin.flush()
-            for t in range(2000, 2020):
-                h = Hash()
-                h["image"] = payload(t, (16, 8), "uint16")
-                out.write(h, timestamp=(1700000000, 0, t))
-                out.update(timeout=T)
-            out.signalEndOfStream(timeout=T)
-            items = []
-            while "eos" not in (rec := read_json(proc)):
-                items.append(rec)
-            assert rec["eos"] is True
+            send_trains(out, range(2000, 2020), (16, 8))
+            items = read_until_eos(proc)
             assert all(x["crc32"] == zlib.crc32(payload(x["trainId"], (16, 8), "uint16").tobytes()) for x in items)
             assert [x["trainId"] for x in items if x["source"] == "ours:output"] == list(range(2000, 2020))
             assert [x["trainId"] for x in items if x["source"] == "kprod:output"] == list(range(1000, 1020))
