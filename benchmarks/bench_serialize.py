@@ -64,12 +64,13 @@ def pyk_train(header, arr, cell_id, pulse_id):
 
 def walk_pyk(h, out):
     """Read every value and attribute of a decoded Hash (NDArray values come out as numpy)."""
-    for n in h.nodes():
-        v = n.getValue()
-        out.extend(n.getAttributes().values())
-        if isinstance(v, Hash):
+    for _, v, attrs in h.iterall():
+        if attrs:
+            out.extend(attrs.values())
+        t = type(v)
+        if t is Hash:
             walk_pyk(v, out)
-        elif type(v) is list and v and isinstance(v[0], Hash):
+        elif t is list and v and type(v[0]) is Hash:
             for x in v:
                 walk_pyk(x, out)
         else:

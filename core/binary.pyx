@@ -11,8 +11,11 @@ memory, split exactly like Karabo's BufferSet.
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+
+cdef extern from "Python.h":
+    dict _PyDict_NewPresized(Py_ssize_t minused)
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t)
 from libc.stdlib cimport free, malloc, realloc
@@ -21,6 +24,8 @@ from libc.string cimport memchr, memcmp, memcpy, memset
 from pykarabo._core.types cimport *
 from pykarabo._core.hash cimport (Attributes, Hash, Node, Schema, classed_hash, makeSchema,
                                   new_node)
+
+import sys
 
 import numpy as np
 
@@ -397,11 +402,28 @@ cdef inline void remember_key(const unsigned char* p, Py_ssize_t n, str k) noexc
     (<list>_key_cache)[key_slot(p, n)] = k
 
 
+# Most keys are at most 8 bytes long ("value", "sec", "frac", "tid", column names): on a
+# little-endian host such a key is one masked 64-bit load, and that word both picks the slot and
+# identifies the key, so a hit costs a multiply and two compares.
+cdef bint _WORD_KEYS = sys.byteorder == "little"
+cdef uint64_t _short_word[_KEY_SLOTS]
+cdef uint8_t _short_len[_KEY_SLOTS]       # 0: empty slot (empty keys take the general path)
+cdef object _short_keys = [None] * _KEY_SLOTS
+cdef uint64_t _MASK[9]
+_MASK[:] = [0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFF, 0xFFFFFFFFFFFF, 0xFFFFFFFFFFFFFF,
+            0xFFFFFFFFFFFFFFFF]
+
+
+cdef inline Py_ssize_t word_slot(uint64_t w, Py_ssize_t n) noexcept:
+    return <Py_ssize_t>(((w ^ <uint64_t>n) * <uint64_t>0x9E3779B97F4A7C15) >> (64 - 10))
+
+
 cdef str describe(str what, str key):
     return what if key is None else f"{what} of '{key}'"
 
 
 @cython.final
+@cython.freelist(8)
 cdef class _Reader:
     # Descriptions of what is read are constant strings plus the key: the message is only
     # formatted when something is wrong, so reading good input builds no strings for errors.
@@ -457,7 +479,21 @@ cdef class _Reader:
         self.need(1, what, owner)
         cdef Py_ssize_t n = self.p[self.pos]
         cdef str k
+        cdef uint64_t w
+        cdef Py_ssize_t slot
         self.pos += 1
+        if _WORD_KEYS and 0 < n <= 8 and self.end - self.pos >= 8:
+            memcpy(&w, self.p + self.pos, 8)
+            w &= _MASK[n]
+            slot = word_slot(w, n)
+            if _short_len[slot] == n and _short_word[slot] == w:
+                self.pos += n
+                return <str>(<list>_short_keys)[slot]
+            k = self.text(n, what, owner, True)
+            _short_word[slot] = w
+            _short_len[slot] = n
+            (<list>_short_keys)[slot] = k
+            return k
         if n > _KEY_CACHE_MAX_LEN or n > self.end - self.pos:
             return self.text(n, what, owner, True)
         k = cached_key(self.p + self.pos, n)
@@ -468,7 +504,7 @@ cdef class _Reader:
             self.pos += n
         return k
 
-    cdef int type_code(self, str key) except -1:
+    cdef inline int type_code(self, str key) except -1:
         cdef Py_ssize_t at = self.pos
         cdef uint32_t t = self.u32("type code", key)
         if t > T_MAX_CODE or t == T_VECTOR_SCHEMA or t == 34 or T_UNKNOWN <= t <= T_POINTER:
@@ -476,9 +512,11 @@ cdef class _Reader:
         return <int>t
 
     cdef Hash hash(self, object cls):
-        cdef Hash h = cls.__new__(cls)
+        cdef Hash h = Hash.__new__(Hash) if cls is Hash else cls.__new__(cls)
         cdef Py_ssize_t at = self.pos
         cdef uint32_t n = self.count(10, "element count", None)
+        if n > 5:       # an empty dict has room for 5: size it once instead of growing it
+            h._d = _PyDict_NewPresized(n)
         cdef uint32_t i
         cdef Node node
         cdef str k
@@ -490,7 +528,12 @@ cdef class _Reader:
         for i in range(n):
             k = self.key("key", None)
             t = self.type_code(k)
-            a = self.attrs(k)
+            if self.end - self.pos >= 4 and (self.p[self.pos] | self.p[self.pos + 1] | self.p[self.pos + 2]
+                                             | self.p[self.pos + 3]) == 0:
+                self.pos += 4           # no attributes: the common case, without a call
+                a = None
+            else:
+                a = self.attrs(k)
             if t == T_HASH or t == T_HASH_POINTER:
                 v = self.hash(classed_hash(a))
             else:
@@ -675,21 +718,31 @@ cdef class _Reader:
         return makeSchema(name, h)
 
 
-cdef tuple decode(object buffer, Py_ssize_t offset):
+cdef Hash decode(object buffer, Py_ssize_t offset, Py_ssize_t* used, Py_ssize_t* size):
     cdef Py_buffer view
     cdef _Reader r = _Reader.__new__(_Reader)
+    if type(buffer) is bytes:       # immutable and its own memory: no buffer request needed
+        return read_from(r, buffer, <const unsigned char*>PyBytes_AS_STRING(buffer),
+                         PyBytes_GET_SIZE(buffer), offset, used, size)
     PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
     try:
-        if offset < 0 or offset > view.len:
-            raise ValueError(f"offset {offset} is outside the buffer of {view.len} bytes")
-        r.p = <const unsigned char*>view.buf
-        r.pos = offset
-        r.end = view.len
-        r.base = buffer
-        h = r.hash(Hash)
-        return h, r.pos - offset, view.len
+        return read_from(r, buffer, <const unsigned char*>view.buf, view.len, offset, used, size)
     finally:
         PyBuffer_Release(&view)
+
+
+cdef Hash read_from(_Reader r, object base, const unsigned char* p, Py_ssize_t n, Py_ssize_t offset,
+                    Py_ssize_t* used, Py_ssize_t* size):
+    if offset < 0 or offset > n:
+        raise ValueError(f"offset {offset} is outside the buffer of {n} bytes")
+    r.p = p
+    r.pos = offset
+    r.end = n
+    r.base = base
+    h = r.hash(Hash)
+    used[0] = r.pos - offset
+    size[0] = n
+    return h
 
 
 def decodeBinary(buffer) -> Hash:
@@ -698,7 +751,8 @@ def decodeBinary(buffer) -> Hash:
     Arrays in the result are numpy views into ``buffer`` (read-only unless it is writable).
     Raises DeserializationError on malformed input, including trailing bytes.
     """
-    h, used, size = decode(buffer, 0)
+    cdef Py_ssize_t used, size
+    h = decode(buffer, 0, &used, &size)
     if used != size:
         raise DeserializationError(f"offset {used}: {size - used} trailing bytes after the Hash")
     return h
@@ -706,5 +760,6 @@ def decodeBinary(buffer) -> Hash:
 
 def decodeBinaryPos(buffer, Py_ssize_t offset=0) -> tuple:
     """Decode the Hash starting at ``offset``: ``(hash, bytes_consumed)``, for concatenated streams."""
-    h, used, size = decode(buffer, offset)
+    cdef Py_ssize_t used, size
+    h = decode(buffer, offset, &used, &size)
     return h, used

@@ -45,4 +45,5 @@ cdef class Schema:
 cdef Node new_node(str key, object value, int type)
 cpdef object makeSchema(str rootName, Hash hash)
 cdef object public_value(Node node)
+cdef Attributes node_attrs(Node node)
 cdef object classed_hash(Attributes attrs)

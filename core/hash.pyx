@@ -16,7 +16,8 @@ re-encodes to the same bytes.  Values are held in one canonical Python form per 
 """
 
 cimport cython
-from cpython.dict cimport PyDict_SetDefault
+from cpython.dict cimport PyDict_Next, PyDict_SetDefault
+from cpython.object cimport PyObject
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
 from libc.math cimport isinf
 from pykarabo._core.types cimport *
@@ -75,7 +76,7 @@ cdef list split_path(str path, str sep):
 # a Hash that contains itself (a reference cycle through a Node) is never freed.
 @cython.final
 @cython.no_gc
-@cython.freelist(4096)
+@cython.freelist(16384)
 cdef class Node:
     """One element of a Hash (or one attribute): key, typed value and attributes."""
 
@@ -97,14 +98,7 @@ cdef class Node:
 
     def getAttributes(self) -> Attributes:
         """The element's (mutable) attributes."""
-        cdef Attributes a
-        if self.attrs is None:
-            # reading attributes is far more common than adding the first one: hand out an
-            # empty view that attaches itself to this node only when something is written
-            a = Attributes.__new__(Attributes)
-            a._owner = self
-            return a
-        return self.attrs
+        return node_attrs(self)
 
     def hasAttribute(self, str name) -> bool:
         """Whether the element has the attribute ``name``."""
@@ -128,6 +122,86 @@ cdef Node new_node(str key, object value, int type):
     n.value = value
     n.type = type
     return n
+
+
+cdef extern from "Python.h":
+    # Raw forms, to refill an iterator's result tuple in place (what dict.items() does)
+    PyObject* PyTuple_GET_ITEM(PyObject* t, Py_ssize_t i)
+    void PyTuple_SET_ITEM(PyObject* t, Py_ssize_t i, PyObject* v)
+    Py_ssize_t Py_REFCNT(PyObject* o)
+    void Py_INCREF(PyObject* o)
+    void Py_DECREF(PyObject* o)
+    int PyObject_GC_IsTracked(PyObject* o)
+    Py_ssize_t PyDict_GET_SIZE(object d)
+    void PyObject_GC_Track(void* o)
+
+
+@cython.final
+@cython.freelist(64)
+cdef class _AllIterator:
+    """``Hash.iterall()``: yields (key, value, attributes).  Like ``dict.items()`` it refills its
+    result tuple when the caller kept no reference to it, and likewise reuses the empty
+    attribute view of attribute-less elements, so a read loop allocates nothing per element."""
+    cdef dict nodes             # the Hash's key -> Node dict
+    cdef Py_ssize_t pos
+    cdef Py_ssize_t size        # to detect changes during iteration, as dict iterators do
+    cdef tuple result
+    cdef Attributes empty       # an empty view that nobody else holds, ready for reuse
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef PyObject* key
+        cdef PyObject* value
+        cdef PyObject* r
+        if PyDict_GET_SIZE(self.nodes) != self.size:
+            raise RuntimeError("Hash changed size during iteration")
+        if not PyDict_Next(self.nodes, &self.pos, &key, &value):
+            raise StopIteration      # Cython ends the iteration without creating the exception
+        cdef Node n = <Node>value
+        cdef object v = public_value(n)
+        if self.result is not None and Py_REFCNT(<PyObject*>self.result) == 1:
+            r = <PyObject*>self.result
+            replace_item(r, 2, None)        # release the old view first so that it can be reused
+            replace_item(r, 2, self.attrs_of(n))
+            replace_item(r, 0, n.key)
+            replace_item(r, 1, v)
+            if not PyObject_GC_IsTracked(r):      # the collector may have untracked it
+                PyObject_GC_Track(r)
+            return self.result
+        self.result = (n.key, v, self.attrs_of(n))
+        return self.result
+
+    cdef Attributes attrs_of(self, Node n):
+        if n.attrs is not None:
+            return n.attrs
+        cdef Attributes a = self.empty
+        if a is None or Py_REFCNT(<PyObject*>a) > 2:     # 2: self.empty and the local `a`
+            a = node_attrs(n)
+            self.empty = a
+            return a
+        a._d = _NO_ATTRS
+        a._owner = n
+        return a
+
+
+cdef inline void replace_item(PyObject* t, Py_ssize_t i, object v):
+    cdef PyObject* old = PyTuple_GET_ITEM(t, i)
+    Py_INCREF(<PyObject*>v)
+    PyTuple_SET_ITEM(t, i, <PyObject*>v)
+    Py_DECREF(old)
+
+
+cdef Attributes node_attrs(Node node):
+    cdef Attributes a
+    if node.attrs is None:
+        # reading attributes is far more common than adding the first one: hand out an
+        # empty view that attaches itself to the node only when something is written
+        a = Attributes.__new__(Attributes)
+        a._owner = node
+        return a
+    return node.attrs
 
 
 cdef object public_value(Node node):
@@ -239,6 +313,8 @@ cdef class Attributes:
 
     def values(self):
         """Attribute values in order."""
+        if not self._d:
+            return []
         return [public_value(n) for n in self._d.values()]
 
     def items(self):
@@ -282,6 +358,9 @@ cdef Attributes copy_attrs(Attributes a, bint deep):
 # The Hash
 
 
+# No cycle collection: a Hash reaches its values only through Nodes, which are invisible to the
+# collector anyway, so tracking Hashes would cost time on every decode and find nothing.
+@cython.no_gc
 @cython.freelist(1024)
 cdef class Hash:
     """Ordered hierarchical key/value container of Karabo, with typed values and attributes.
@@ -487,6 +566,14 @@ cdef class Hash:
     def nodes(self) -> list:
         """The top-level Nodes in order (key, value, type and attributes of each)."""
         return list(self._d.values())
+
+    def iterall(self):
+        """Iterate ``(key, value, attributes)`` over the top level in order, as middlelayer's
+        ``Hash.iterall``; the fastest way to read a whole Hash."""
+        cdef _AllIterator it = _AllIterator.__new__(_AllIterator)
+        it.nodes = self._d
+        it.size = len(self._d)
+        return it
 
     # -- attributes ----------------------------------------------------------------------------
 
@@ -1384,6 +1471,7 @@ cdef object classed_hash(Attributes attrs):
     return Hash
 
 
+@cython.no_gc
 cdef class NDArray(Hash):
     """A numpy array as Karabo holds it: a Hash with ``data, type, shape, isBigEndian``.
 
@@ -1462,6 +1550,7 @@ class Encoding(enum.IntEnum):
 _CHANNELS = {Encoding.RGB: 3, Encoding.BGR: 3, Encoding.RGBA: 4, Encoding.BGRA: 4, Encoding.YUV444: 3}
 
 
+@cython.no_gc
 cdef class ImageData(Hash):
     """A camera image with its metadata, laid out as Karabo's ImageData (C++ key order)."""
 

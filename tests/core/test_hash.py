@@ -869,3 +869,53 @@ def test_pickle_keeps_array_classes(arr, img):
         back = pickle.loads(pickle.dumps(obj))
         assert type(back) is type(obj)
         assert back == obj if isinstance(obj, Schema) else back.fullyEqual(obj)
+
+
+# -- iterall: (key, value, attributes) with recycled result tuples ------------------------------
+
+@given(hashes())
+def test_iterall_matches_the_node_api(h):
+    expected = [(n.getKey(), n.getValue(), n.getAttributes().toDict()) for n in h.nodes()]
+    seen = [(k, v, a.toDict()) for k, v, a in h.iterall()]
+    assert len(seen) == len(expected)
+    for (k1, v1, a1), (k2, v2, a2) in zip(seen, expected):
+        assert k1 == k2 and v1 is v2
+        assert a1.keys() == a2.keys()
+
+
+def test_iterall_results_kept_by_the_caller_are_never_recycled():
+    h = Hash("a", 1, "b", 2, "c", 3)
+    h.setAttribute("b", "unit", "m")
+    kept = list(h.iterall())
+    assert [(k, v) for k, v, _ in kept] == [("a", 1), ("b", 2), ("c", 3)]
+    assert [a.toDict() for _, _, a in kept] == [{}, {"unit": "m"}, {}]
+    assert len({id(a) for _, _, a in kept}) == 3
+    views = [a for _, _, a in h.iterall()]
+    assert len({id(a) for a in views}) == 3
+
+
+def test_iterall_empty_attributes_attach_when_written():
+    h = Hash("a", 1, "b", 2)
+    for k, _, attrs in h.iterall():
+        if k == "a":
+            attrs["tid"] = 7
+    assert h.getAttributes("a").toDict() == {"tid": 7}
+    assert h.getAttributes("b").toDict() == {}
+
+
+def test_iterall_detects_changes_in_size():
+    h = Hash("a", 1, "b", 2)
+    with pytest.raises(RuntimeError, match="changed size"):
+        for k, _, _ in h.iterall():
+            h[k + "x"] = 0
+
+
+def test_iterall_of_nested_hash_and_ndarray():
+    arr = np.arange(6, dtype=np.int16).reshape(2, 3)
+    h = Hash()
+    h["n.d"] = NDArray(arr)
+    (k, inner, _), = h.iterall()
+    assert k == "n" and type(inner) is Hash
+    (k, v, attrs), = inner.iterall()
+    assert k == "d" and isinstance(v, np.ndarray) and np.array_equal(v, arr)
+    assert attrs["__classId"] == "NDArray"
