@@ -255,7 +255,9 @@ def evaluate(result):
             ratio(med(result, "karabo-cpp", case, "decode"), med(result, "pykarabo", case, "decode")), ">=", 2.0)
         add(f"{case} decode+read: msgpack/pykarabo",
             ratio(med(result, "msgpack", case, "decode"), med(result, "pykarabo", case, "decode")), ">", 1.0)
-    for case in CASES:
+    # the issue asks 5x karabo-native of the small cases; a whole-train encode into one bytes object
+    # is bound by copying 46 MB (its own target is the ratio to ndarray.tobytes below)
+    for case in SMALL_CASES:
         for op, label in (("encode", "encode"), ("decode", "decode+read")):
             add(f"{case} {label}: karabo-native/pykarabo",
                 ratio(med(result, "karabo-native", case, op), med(result, "pykarabo", case, op)), ">=", 5.0)

@@ -6,7 +6,7 @@ types, VECTOR_NONE or Hash pointers, ASCII keys, 1-d arrays as vectors).
 """
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from pykarabo import Hash, Types, decodeBinary, encodeBinary
 from tests.golden import case_ids, load_cases, read_bin
@@ -50,10 +50,28 @@ def rekeyed(value, t: Types):
     return value
 
 
+def bracket_free(h: Hash) -> bool:
+    """Whether no key of ``h`` (at any depth) contains '[': Karabo's C++ reader stores each
+    decoded element with ``Hash::set``, which parses "a[0]" as an index into a vector of Hash
+    and throws for a key such as "[]" (a Karabo limitation; our reader takes keys literally)."""
+    for node in h.nodes():
+        if "[" in node.getKey():
+            return False
+        value = node.getValue()
+        if node.getType() in (Types.HASH, Types.HASH_POINTER) and isinstance(value, Hash):
+            if not bracket_free(value):
+                return False
+        elif node.getType() in (Types.VECTOR_HASH, Types.VECTOR_HASH_POINTER):
+            if not all(bracket_free(item) for item in value):
+                return False
+    return True
+
+
 @INTEROP
 @given(hashes(max_depth=3, max_leaves=20))
 def test_cpp_rewrites_our_bytes_identically(karabo_peer, h):
     require(karabo_peer, "cpp")
+    assume(bracket_free(h))
     ours = encodeBinary(h)
     assert karabo_peer.roundtrip("cpp", ours) == ours
 
