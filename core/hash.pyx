@@ -35,6 +35,11 @@ cdef dict _DTYPE_OF = {int(t): t.dtype for t in Types if t.dtype is not None and
 cdef tuple _TYPES = tuple(Types(c) if c in Types._value2member_map_ else None for c in range(T_MAX_CODE + 1))
 _NDARRAY_DTYPES = frozenset(int(Types[n]) for n in (
     "BOOL", "INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "INT64", "UINT64", "FLOAT", "DOUBLE"))
+# NDArray element type code of every native/little-endian dtype an NDArray may hold, so that
+# wrapping an array is a dict lookup instead of an enum search.
+cdef dict _NDARRAY_CODE = {_DTYPE_OF[c].newbyteorder("<"): c for c in _NDARRAY_DTYPES}
+# Pipelines send the same shape over and over: its read-only uint64 vector is made once.
+cdef dict _SHAPES = {}
 cdef object _ENUM = enum.Enum
 cdef object _NDARRAY_T = np.ndarray
 cdef object _NP_GENERIC = np.generic
@@ -1471,6 +1476,17 @@ cdef object classed_hash(Attributes attrs):
     return Hash
 
 
+cdef object shape_vector(tuple shape):
+    v = _SHAPES.get(shape)
+    if v is None:
+        v = np.array(shape, dtype=np.uint64)
+        v.flags.writeable = False           # shared between NDArrays
+        if len(_SHAPES) >= 256:
+            _SHAPES.clear()
+        _SHAPES[shape] = v
+    return v
+
+
 @cython.no_gc
 cdef class NDArray(Hash):
     """A numpy array as Karabo holds it: a Hash with ``data, type, shape, isBigEndian``.
@@ -1483,18 +1499,19 @@ cdef class NDArray(Hash):
     def __init__(self, array=None):
         if array is None:
             return
-        arr = np.asarray(array)
-        code = Types.fromDtype(arr.dtype) if arr.dtype.kind in "biuf" else None
-        if code is None or int(code) not in _NDARRAY_DTYPES:
-            raise TypeError(f"numpy dtype {arr.dtype} cannot be an NDArray (Karabo supports bool, "
-                            "int8..int64, uint8..uint64, float32, float64)")
-        if arr.dtype.byteorder == ">":
-            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        arr = array if type(array) is _NDARRAY_T else np.asarray(array)
+        code = _NDARRAY_CODE.get(arr.dtype)
+        if code is None:
+            code = Types.fromDtype(arr.dtype) if arr.dtype.kind in "biuf" else None
+            if code is None or int(code) not in _NDARRAY_DTYPES:
+                raise TypeError(f"numpy dtype {arr.dtype} cannot be an NDArray (Karabo supports bool, "
+                                "int8..int64, uint8..uint64, float32, float64)")
+            arr = arr.astype(arr.dtype.newbyteorder("<"))       # big-endian: swap once
         if not arr.flags.c_contiguous:
             arr = np.ascontiguousarray(arr)
         self._put("data", arr, T_BYTE_ARRAY)
         self._put("type", int(code), T_INT32)
-        self._put("shape", np.array(arr.shape, dtype=np.uint64), T_VECTOR_UINT64)
+        self._put("shape", shape_vector(arr.shape), T_VECTOR_UINT64)
         self._put("isBigEndian", False, T_BOOL)
 
     def getArray(self):
