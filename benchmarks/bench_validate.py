@@ -8,14 +8,16 @@ timestamps forced); pykarabo additionally checks access modes and allowed states
 (``reconfiguring=True``), which Karabo does beforehand by building a state-dependent Schema.
 
 karabo-cpp is measured in the same run by this script under the Karabo interpreter
-(``--companion``; env PYKARABO_KARABO_PYTHON, default /work/kvenv312/bin/python, "none" to skip).
+(``--companion``; env PYKARABO_KARABO_PYTHON, default /work/kvenv312/bin/python, "none" to skip),
+in rounds alternating with pykarabo's measurement.
 
-    python benchmarks/bench_validate.py [--quick] [--json]
+    python benchmarks/bench_validate.py [--quick] [--json] [--rounds N]
 """
 
 import base64
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -122,10 +124,18 @@ def run_companion(args, schema, config):
     return json.loads(p.stdout)["karabo-cpp"], None
 
 
+def _median_of(rounds):
+    """Per case, the median over the rounds of each round's median time."""
+    return {case: {"median": statistics.median(r[case]["median"] for r in rounds),
+                   "min": min(r[case]["min"] for r in rounds)} for case in rounds[0]}
+
+
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--companion", metavar="FILE",
                    help="internal: time karabo-cpp on the Schema/config in FILE (run by the Karabo interpreter)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternating rounds of pykarabo and karabo-cpp measurements (default 3, quick 1)")
     args = p.parse_args(argv)
     if args.companion:
         companion(args.companion, args)
@@ -140,16 +150,28 @@ def main(argv=None):
         validator = Validator(ValidationRules(**spec))
         fns[case] = lambda v=validator: v.validate(schema, config, reconfiguring=True, currentState=State.ON)
         fns[case]()  # compiles the Schema once, as a device does on its first reconfiguration
-    ours = timing.measure_many(fns)
-    karabo, note = run_companion(args, schema, config)
-    ratios = {case: None if karabo is None else karabo[case]["median"] / ours[case]["median"]
-              for case in CASES}
+    # The two sides run in different processes, one after the other: alternating rounds let a
+    # change of machine load hit both alike; each round gives one ratio, the median is reported.
+    rounds = 1 if args.quick else args.rounds
+    ours_rounds, karabo_rounds, note = [], [], None
+    for _ in range(rounds):
+        ours_rounds.append(timing.measure_many(fns))
+        karabo, note = run_companion(args, schema, config)
+        if karabo is None:
+            break
+        karabo_rounds.append(karabo)
+    ours = _median_of(ours_rounds)
+    karabo = _median_of(karabo_rounds) if karabo_rounds else None
+    ratios = {case: statistics.median(k[case]["median"] / o[case]["median"]
+                                      for o, k in zip(ours_rounds, karabo_rounds, strict=False))
+              if karabo_rounds else None for case in CASES}
     if args.json:
-        dump_json({"env": environment(), "properties": NODES * LEAVES,
+        dump_json({"env": environment(), "properties": NODES * LEAVES, "rounds": len(ours_rounds),
                    "results": {"pykarabo": ours, "karabo-cpp": karabo},
                    "ratio_karabo_cpp_over_pykarabo": ratios, "note": note})
         return
-    print(f"Validating a {NODES * LEAVES}-property reconfiguration (median of {timing.repeats} batches)")
+    print(f"Validating a {NODES * LEAVES}-property reconfiguration (median of {timing.repeats} batches, "
+          f"{len(ours_rounds)} alternating round(s); ratio: median of the rounds' ratios)")
     rows = [[case, fmt_time(ours[case]["median"]),
              fmt_time(None if karabo is None else karabo[case]["median"]), fmt_ratio(ratios[case])]
             for case in CASES]

@@ -18,9 +18,11 @@ block, which goes back to the pool when the last of them is garbage.
 
 cimport cython
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND, PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from libc.stdint cimport uint32_t
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy, strlen
 
 from pykarabo._core.hash cimport Hash
 
@@ -28,6 +30,7 @@ import logging
 import struct
 import time
 from collections import deque
+from operator import index
 
 import numpy as np
 
@@ -57,8 +60,6 @@ SHARED_QUEUE_LIMIT = 2056
 
 cdef object _U32 = struct.Struct("<I")
 cdef object _pack_u32 = _U32.pack
-cdef object _U32_ARRAY = np.dtype("<u4")
-cdef object _I32_ARRAY = np.dtype("<i4")
 cdef Py_ssize_t _SCRATCH = 1 << 16
 
 
@@ -235,6 +236,14 @@ def defaultPool() -> BufferPool:
 # Framing
 
 
+cdef inline uint32_t _get_u32(const unsigned char* p) noexcept:
+    return <uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+cdef inline uint64_t _get_u64(const unsigned char* p) noexcept:
+    return <uint64_t>_get_u32(p) | (<uint64_t>_get_u32(p + 4) << 32)
+
+
 @cython.final
 cdef class _FrameReader:
     """Splits a byte stream into messages: single-part (control) or two-part (header + body).
@@ -304,13 +313,12 @@ cdef class _FrameReader:
         cdef list out = []
         cdef Py_ssize_t avail, take
         cdef uint32_t v
-        cdef const unsigned char[:] s
         while True:
             avail = self.end - self.start
             if self.state == 0 or self.state == 2:
                 if avail < 4:
                     return out
-                v = _U32.unpack_from(self.scratch, self.start)[0]
+                v = _get_u32(<const unsigned char*><char*>self.scratch + self.start)
                 self.start += 4
                 if self.state == 0:
                     if v > <uint32_t>self.max_header:
@@ -330,7 +338,7 @@ cdef class _FrameReader:
             elif self.state == 1:
                 if avail < self.need:
                     return out
-                data = bytes(self.scratch[self.start:self.start + self.need])
+                data = PyBytes_FromStringAndSize(<char*>self.scratch + self.start, self.need)
                 self.start += self.need
                 if self.two_part:
                     self.header = data
@@ -416,48 +424,140 @@ cdef object _copy_buffer(object part):
     return out
 
 
-cdef Hash _timestamp_node_hash(str source, sec, frac, tid):
-    cdef Hash m = Hash()
-    m["source"] = source
-    m["timestamp"] = True
-    m.setAttribute("timestamp", "sec", sec, type=Types.UINT64)
-    m.setAttribute("timestamp", "frac", frac, type=Types.UINT64)
-    m.setAttribute("timestamp", "tid", tid, type=Types.UINT64)
-    return m
+# The data header is written directly (not through a Hash): its layout is fixed by the protocol
+# (spec section 4, byte-identical with a C++ output) and building Hash objects per item cost more
+# than moving a small item.  The tests check it against ``encodeBinary`` of the same header Hash.
+# Type codes and entry sizes of bin(Hash): key = u8 length + bytes; type u32; attribute count u32.
+cdef enum:
+    _BOOL = 0
+    _INT32 = 12
+    _VECTOR_INT32 = 13
+    _UINT32 = 14
+    _VECTOR_UINT32 = 15
+    _INT64 = 16
+    _UINT64 = 18
+    _STRING = 28
+    _VECTOR_HASH = 31
+    _SMALL_MESSAGE = 1 << 15     # below this many bytes, a message goes out as one joined buffer
+
+
+@cython.final
+cdef class _Item:
+    """One written item: its serialized parts, the BufferSet split and its metadata."""
+
+    cdef list parts                 # body bytes, in order (one joined buffer for small items)
+    cdef list sizes                 # sizes of the BufferSet split (copy, array, copy, ...)
+    cdef Py_ssize_t size
+    cdef str source
+    cdef uint64_t sec, frac, tid
+
+
+cdef inline char* _put_u32(char* w, uint32_t v) noexcept:
+    cdef int i
+    for i in range(4):
+        w[i] = <char>(v >> (8 * i))        # little-endian whatever the host
+    return w + 4
+
+
+cdef inline char* _put_u64(char* w, uint64_t v) noexcept:
+    cdef int i
+    for i in range(8):
+        w[i] = <char>(v >> (8 * i))
+    return w + 8
+
+
+cdef inline char* _put_key(char* w, const char* key, uint32_t kind, uint32_t attrs) noexcept:
+    cdef size_t n = strlen(key)
+    w[0] = <char>n
+    memcpy(w + 1, key, n)
+    w = _put_u32(w + 1 + n, kind)
+    return _put_u32(w, attrs)
+
+
+cdef inline char* _put_attr_u64(char* w, const char* key, uint64_t v) noexcept:
+    cdef size_t n = strlen(key)
+    w[0] = <char>n
+    memcpy(w + 1, key, n)
+    w = _put_u32(w + 1 + n, _UINT64)
+    return _put_u64(w, v)
+
+
+cdef bytes _data_prefix(list items, bint layout, Py_ssize_t body):
+    """u32 header length, bin(header), u32 body length: everything of a data message but the body."""
+    cdef _Item it
+    cdef Py_ssize_t n = len(items), size = 4 + 23 + 18 + 22 + 4 * n, k
+    cdef const char* src
+    cdef Py_ssize_t src_len
+    for obj in items:
+        it = <_Item>obj
+        PyUnicode_AsUTF8AndSize(it.source, &src_len)      # cached by the str for the second pass
+        size += 91 + src_len
+        if layout:
+            size += 40 + 8 * len(it.sizes)
+    if layout:
+        size += 30
+    out = PyBytes_FromStringAndSize(<char*>NULL, size + 8)
+    cdef char* w = PyBytes_AS_STRING(out)
+    w = _put_u32(w, <uint32_t>size)
+    w = _put_u32(w, 4 if layout else 3)
+    w = _put_key(w, b"sourceInfo", _VECTOR_HASH, 0)
+    w = _put_u32(w, <uint32_t>n)
+    for obj in items:
+        it = <_Item>obj
+        src = PyUnicode_AsUTF8AndSize(it.source, &src_len)
+        w = _put_u32(w, 2)
+        w = _put_key(w, b"source", _STRING, 0)
+        w = _put_u32(w, <uint32_t>src_len)
+        memcpy(w, src, src_len)
+        w = _put_key(w + src_len, b"timestamp", _BOOL, 3)
+        w = _put_attr_u64(w, b"sec", it.sec)
+        w = _put_attr_u64(w, b"frac", it.frac)
+        w = _put_attr_u64(w, b"tid", it.tid)
+        w[0] = 1
+        w += 1
+    if layout:
+        w = _put_key(w, b"_bufferSetLayout_", _VECTOR_HASH, 0)
+        w = _put_u32(w, <uint32_t>n)
+        for obj in items:
+            it = <_Item>obj
+            w = _put_u32(w, 2)
+            w = _put_key(w, b"sizes", _VECTOR_UINT32, 0)
+            w = _put_u32(w, <uint32_t>len(it.sizes))
+            for s in it.sizes:
+                w = _put_u32(w, <uint32_t>s)
+            w = _put_key(w, b"types", _VECTOR_INT32, 0)
+            w = _put_u32(w, <uint32_t>len(it.sizes))
+            for k in range(len(it.sizes)):
+                w = _put_u32(w, <uint32_t>(k & 1))     # 0 serialized bytes, 1 array payload
+    w = _put_key(w, b"nData", _UINT32, 0)
+    w = _put_u32(w, <uint32_t>n)
+    w = _put_key(w, b"byteSizes", _VECTOR_UINT32, 0)
+    w = _put_u32(w, <uint32_t>n)
+    for obj in items:
+        w = _put_u32(w, <uint32_t>(<_Item>obj).size)
+    _put_u32(w, <uint32_t>body)
+    return out
 
 
 cdef _Chunk make_chunk(list items, bint layout):
-    """Header + body of a data message from ``items`` = [(parts, sizes, meta Hash)]."""
-    cdef Hash header = Hash()
-    cdef list infos = [it[2] for it in items]
-    cdef list byte_sizes = []
-    cdef list layouts = []
+    """Header + body of a data message from ``items`` (a list of _Item)."""
+    cdef Py_ssize_t total = 0
     cdef list body = []
-    cdef Py_ssize_t total = 0, n
-    cdef Hash lay
-    for parts, sizes, _ in items:
-        n = sum(sizes)
-        byte_sizes.append(n)
-        total += n
-        if layout:
-            lay = Hash()
-            lay.setAs("sizes", np.array(sizes, dtype=_U32_ARRAY), Types.VECTOR_UINT32)
-            lay.setAs("types", np.array([i & 1 for i in range(len(sizes))], dtype=_I32_ARRAY),
-                      Types.VECTOR_INT32)
-            layouts.append(lay)
-        for p in parts:
+    for obj in items:
+        total += (<_Item>obj).size
+        for p in (<_Item>obj).parts:
             if len(p):
                 body.append(p)
     if total > 0xFFFFFFFF:
         raise ValueError(f"a chunk of {total} bytes exceeds the 4 GiB limit of the wire format")
-    header.setAs("sourceInfo", infos, Types.VECTOR_HASH)
-    if layout:
-        header.setAs("_bufferSetLayout_", layouts, Types.VECTOR_HASH)
-    header.setAs("nData", len(items), Types.UINT32)
-    header.setAs("byteSizes", np.array(byte_sizes, dtype=_U32_ARRAY), Types.VECTOR_UINT32)
-    hb = encodeBinary(header)
     cdef _Chunk c = _Chunk()
-    c.parts = [_pack_u32(len(hb)) + hb + _pack_u32(total)] + body
+    prefix = _data_prefix(items, layout, total)
+    if total < _SMALL_MESSAGE:
+        # One buffer: a single plain send, no gather list to build per connection.
+        body.insert(0, prefix)
+        c.parts = [b"".join(body)]
+    else:
+        c.parts = [prefix] + body
     c.nItems = len(items)
     return c
 
@@ -489,6 +589,7 @@ cdef class _Peer:
     cdef Py_ssize_t maxQueueLength
     cdef bint ready
     cdef object queue               # deque of _Chunk waiting for this input's readiness
+    cdef bytes update               # bin(update Hash) of the registered input
 
 
 def _as_int(Hash h, str key, default):
@@ -561,27 +662,36 @@ cdef class OutputCore:
         p.queue = deque()
         self._conns[conn] = p
 
-    def receive(self, conn, data) -> None:
-        """Bytes received on ``conn``; a protocol violation queues a CLOSE of that connection only."""
+    def getBuffer(self, conn):
+        """A writable buffer to receive the next bytes of ``conn`` into (``recv_into``)."""
+        return (<_Peer>self._conns[conn]).reader.get_buffer()
+
+    def bufferUpdated(self, conn, Py_ssize_t n) -> None:
+        """``n`` bytes were written into the last buffer of ``conn``; a protocol violation queues
+        a CLOSE of that connection only."""
         cdef _Peer p = self._conns.get(conn)
         if p is None:
             return
-        cdef Py_ssize_t pos = 0, n, total = len(data)
-        mv = memoryview(data)
         try:
-            while pos < total:
-                buf = p.reader.get_buffer()
-                n = min(len(buf), total - pos)
-                buf[:n] = mv[pos:pos + n]
-                pos += n
-                del buf
-                for msg in p.reader.updated(n):
-                    self._control(p, msg)
-                    if conn not in self._conns:
-                        return
+            for msg in p.reader.updated(n):
+                self._control(p, msg)
+                if conn not in self._conns:
+                    return
         except (ProtocolError, ValueError) as e:
             log.error("output %s: closing the connection from %s: %s", self.source, p.peer, e)
             self._drop(p, f"protocol error: {e}")
+
+    def receive(self, conn, data) -> None:
+        """Bytes received on ``conn`` (copying variant of getBuffer/bufferUpdated)."""
+        cdef Py_ssize_t pos = 0, n, total = len(data)
+        mv = memoryview(data)
+        while pos < total and conn in self._conns:
+            buf = self.getBuffer(conn)
+            n = min(len(buf), total - pos)
+            buf[:n] = mv[pos:pos + n]
+            del buf
+            pos += n
+            self.bufferUpdated(conn, n)
 
     def disconnect(self, conn) -> None:
         """The connection ``conn`` is gone: unregister its input and free its queue."""
@@ -605,6 +715,7 @@ cdef class OutputCore:
         p.queue.clear()
         p.ready = False
         p.instanceId = None
+        p.update = None
 
     def takeActions(self) -> list:
         """The pending ``(SEND, conn, parts)`` / ``(CLOSE, conn, reason)`` actions, in order."""
@@ -615,6 +726,10 @@ cdef class OutputCore:
     # ---- control messages ---------------------------------------------------------------
 
     cdef _control(self, _Peer p, bytes raw):
+        if raw == p.update and self._inputs.get(p.instanceId) is p:
+            # The input's own update, byte for byte what every update of it is: no decoding.
+            self._ready(p)
+            return
         try:
             h = decodeBinary(raw)
         except ValueError as e:
@@ -665,6 +780,7 @@ cdef class OutputCore:
         elif p.instanceId is not None:
             self._unregister(p)
         p.instanceId = iid
+        p.update = encodeBinary(updateHash(iid))
         p.shared = dist == "shared"
         p.policy = policy
         p.maxQueueLength = max(0, qlen)
@@ -715,15 +831,27 @@ cdef class OutputCore:
         """
         if timestamp is None:
             t = time.time_ns()
-            sec, frac, tid = t // 1_000_000_000, (t % 1_000_000_000) * 1_000_000_000, 0
-        else:
+            timestamp = (t // 1_000_000_000, (t % 1_000_000_000) * 1_000_000_000, 0)
+        if source is None:
+            source = self.source
+        cdef _Item it = _Item()
+        try:
             sec, frac, tid = timestamp
+            it.sec, it.frac, it.tid = index(sec), index(frac), index(tid)    # integers, not floats
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError(f"timestamp must be (sec, frac, tid), three integers in [0, 2**64), "
+                             f"not {timestamp!r}") from None
         parts = encodeBinaryBuffers(data)
-        if copyAllData:
-            parts = [p if isinstance(p, bytes) else _copy_buffer(p) for p in parts]
-        sizes = [len(p) for p in parts]
-        meta = _timestamp_node_hash(source if source is not None else self.source, sec, frac, tid)
-        self._pending.append((parts, sizes, meta))
+        it.sizes = [len(p) for p in parts]
+        it.size = sum(it.sizes)
+        if it.size < _SMALL_MESSAGE:
+            it.parts = [b"".join(parts)]        # a copy anyway: copyAllData costs nothing more
+        elif copyAllData:
+            it.parts = [p if isinstance(p, bytes) else _copy_buffer(p) for p in parts]
+        else:
+            it.parts = parts
+        it.source = source
+        self._pending.append(it)
 
     def update(self) -> None:
         """Send everything written since the last call as one chunk, following the policies."""
@@ -862,8 +990,179 @@ cdef class OutputCore:
 # Input side
 
 
+# Reading the data header: the headers real outputs send (C++: sourceInfo, _bufferSetLayout_,
+# nData, byteSizes; MDL: nData, byteSizes, sourceInfo; end-of-stream) are read straight from the
+# bytes.  Anything else - other keys, attributes, types or widths - returns None and is read with
+# the generic decoder, so both paths accept the same headers; the tests compare them.
+
+
+@cython.final
+cdef class _Cursor:
+    """Bounds-checked reading of a bin(Hash); ``ok`` turns false at the first unexpected byte."""
+
+    cdef const unsigned char* p
+    cdef const unsigned char* end
+    cdef bint ok
+
+    cdef inline bint need(self, Py_ssize_t n) noexcept:
+        if self.ok and self.end - self.p >= n:
+            return True
+        self.ok = False
+        return False
+
+    cdef inline uint32_t u32(self) noexcept:
+        if not self.need(4):
+            return 0
+        cdef uint32_t v = _get_u32(self.p)
+        self.p += 4
+        return v
+
+    cdef inline bint key(self, const char* expected) noexcept:
+        """True (and consumed) if the next key is ``expected``."""
+        cdef size_t n = strlen(expected)
+        if self.need(1 + n) and self.p[0] == n and memcmp(self.p + 1, expected, n) == 0:
+            self.p += 1 + n
+            return True
+        return False
+
+    cdef inline bint entry(self, const char* key, uint32_t kind) noexcept:
+        """True (and consumed) if the next entry is ``key`` of type ``kind`` without attributes.
+
+        Another key leaves the cursor where it is; this key with another type or with
+        attributes is unexpected.
+        """
+        if not self.key(key):
+            return False
+        if self.u32() == kind and self.u32() == 0:
+            return True
+        self.ok = False
+        return False
+
+    cdef inline bint skip_u32_vector(self) noexcept:
+        cdef uint32_t n = self.u32()
+        if self.need(4 * <Py_ssize_t>n):
+            self.p += 4 * <Py_ssize_t>n
+            return True
+        return False
+
+
+cdef object _read_int_attr(_Cursor c):
+    """An integer attribute value of the widths real peers use, or None."""
+    cdef uint32_t kind = c.u32()
+    cdef const unsigned char* p = c.p
+    if kind == _UINT64 and c.need(8):
+        c.p += 8
+        return _get_u64(p)
+    if kind == _INT64 and c.need(8):
+        c.p += 8
+        return <int64_t>_get_u64(p)
+    if kind == _UINT32 and c.need(4):
+        c.p += 4
+        return _get_u32(p)
+    if kind == _INT32 and c.need(4):
+        c.p += 4
+        return <int32_t>_get_u32(p)
+    c.ok = False
+    return None
+
+
+cdef MetaData _read_metadata(_Cursor c):
+    """One ``sourceInfo`` Hash: ``source`` STRING and ``timestamp`` BOOL with sec/frac/tid."""
+    cdef MetaData m = MetaData.__new__(MetaData)
+    m.source = ""
+    m.sec = m.frac = m.tid = 0
+    cdef uint32_t entries = c.u32(), nattrs, i, j, n
+    for i in range(entries):
+        if c.entry(b"source", _STRING):
+            n = c.u32()
+            if not c.need(n):
+                return m
+            try:
+                m.source = PyUnicode_DecodeUTF8(<const char*>c.p, n, NULL)
+            except UnicodeDecodeError:
+                c.ok = False
+                return m
+            c.p += n
+        elif c.key(b"timestamp"):
+            if c.u32() != _BOOL:
+                c.ok = False
+                return m
+            nattrs = c.u32()
+            for j in range(nattrs):
+                if c.key(b"sec"):
+                    m.sec = _read_int_attr(c)
+                elif c.key(b"frac"):
+                    m.frac = _read_int_attr(c)
+                elif c.key(b"tid"):
+                    m.tid = _read_int_attr(c)
+                else:
+                    c.ok = False
+                if not c.ok:
+                    return m
+            if not c.need(1):
+                return m
+            c.p += 1
+        else:
+            c.ok = False
+        if not c.ok:
+            return m
+    return m
+
+
+cdef tuple _read_header(bytes header):
+    """``(endOfStream, byteSizes, metadata)`` of a header in the usual layouts, or None."""
+    cdef _Cursor c = _Cursor.__new__(_Cursor)
+    c.p = <const unsigned char*>PyBytes_AS_STRING(header)
+    c.end = c.p + len(header)
+    c.ok = True
+    cdef uint32_t entries = c.u32(), i, j, k, n, nlay
+    cdef bint eos = False
+    sizes = None
+    metas = []
+    for i in range(entries):
+        if c.entry(b"sourceInfo", _VECTOR_HASH):
+            n = c.u32()
+            for j in range(n):
+                metas.append(_read_metadata(c))
+                if not c.ok:
+                    return None
+        elif c.entry(b"byteSizes", _VECTOR_UINT32):
+            n = c.u32()
+            if not c.need(4 * <Py_ssize_t>n):
+                return None
+            sizes = [_get_u32(c.p + 4 * k) for k in range(n)]
+            c.p += 4 * <Py_ssize_t>n
+        elif c.entry(b"nData", _UINT32):
+            c.u32()
+        elif c.entry(b"endOfStream", _BOOL):
+            if not c.need(1):
+                return None
+            c.p += 1
+            eos = True
+        elif c.entry(b"_bufferSetLayout_", _VECTOR_HASH):
+            n = c.u32()
+            for j in range(n):
+                nlay = c.u32()
+                for k in range(nlay):
+                    if not ((c.entry(b"sizes", _VECTOR_UINT32) or c.entry(b"types", _VECTOR_INT32))
+                            and c.skip_u32_vector()):
+                        return None
+        else:
+            return None
+        if not c.ok:
+            return None
+    if not c.ok or c.p != c.end or (sizes is None and not eos):
+        return None
+    return eos, sizes, metas
+
+
 cdef list split_message(bytes header_bytes, _Block body, str peer):
-    """Items of one data message, or END_OF_STREAM, checking every size against the body."""
+    """Items of one data message, or None for end-of-stream, checking every size against the body."""
+    cdef tuple fast = _read_header(header_bytes)
+    if fast is not None:
+        if fast[0]:
+            return None
+        return _items(fast[1], fast[2], body, peer)
     try:
         h = decodeBinary(header_bytes)
     except ValueError as e:
@@ -875,7 +1174,10 @@ cdef list split_message(bytes header_bytes, _Block body, str peer):
     if h.has("byteSizes"):
         sizes = h["byteSizes"]
     elif h.has("_bufferSetLayout_"):
-        sizes = [sum(int(s) for s in lay["sizes"]) for lay in h["_bufferSetLayout_"]]
+        try:
+            sizes = [sum([int(s) for s in lay["sizes"]]) for lay in h["_bufferSetLayout_"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProtocolError(f"{peer}: malformed _bufferSetLayout_: {e}") from None
     elif total > 0:
         log.warning("%s: data header without byteSizes, taking the body as one item", peer)
         sizes = [total]
@@ -885,25 +1187,34 @@ cdef list split_message(bytes header_bytes, _Block body, str peer):
         if sizes.dtype.kind not in "iu" or sizes.ndim != 1:
             raise ProtocolError(f"{peer}: byteSizes has element type {sizes.dtype}")
         sizes = sizes.tolist()
-    elif not isinstance(sizes, list) or not all(isinstance(s, int) for s in sizes):
+    elif not isinstance(sizes, list) or not all([type(s) is int for s in sizes]):
         raise ProtocolError(f"{peer}: byteSizes is not a vector of integers")
-    if any(s <= 0 for s in sizes):
-        raise ProtocolError(f"{peer}: byteSizes {sizes[:8]} contains a non-positive size")
-    if sum(sizes) != total:
-        raise ProtocolError(f"{peer}: byteSizes add up to {sum(sizes)}, but the body has {total} bytes")
     infos = h["sourceInfo"] if h.has("sourceInfo") else []
     if not isinstance(infos, list):
         raise ProtocolError(f"{peer}: sourceInfo is not a vector of Hash")
-    items = []
+    return _items(sizes, [_metadata(info) for info in infos], body, peer)
+
+
+cdef list _items(list sizes, list metas, _Block body, str peer):
+    """Decode the items of ``body`` split by ``sizes`` (checked), paired with their metadata."""
+    cdef object total = 0
+    for s in sizes:
+        if s <= 0:
+            raise ProtocolError(f"{peer}: byteSizes {sizes[:8]} contains a non-positive size")
+        total += s
+    if total != body.size:
+        raise ProtocolError(f"{peer}: byteSizes add up to {total}, but the body has {body.size} bytes")
+    cdef list items = []
+    cdef Py_ssize_t off = 0, i, n, nmeta = len(metas)
     mv = memoryview(body)
-    cdef Py_ssize_t off = 0
-    for i, n in enumerate(sizes):
+    for i in range(len(sizes)):
+        n = sizes[i]
         try:
-            data = decodeBinary(mv[off:off + n])
+            data = decodeBinary(mv[off:off + n] if n != body.size else mv)
         except ValueError as e:
             raise ProtocolError(f"{peer}: item {i} of a message: {e}") from None
         off += n
-        items.append((data, _metadata(infos[i] if i < len(infos) else None)))
+        items.append((data, metas[i] if i < nmeta else _metadata(None)))
     return items
 
 
@@ -1097,6 +1408,11 @@ cdef class InputCore:
         out = self._actions
         self._actions = []
         return out
+
+    @property
+    def hasActions(self) -> bool:
+        """True when :meth:`takeActions` has something (after :meth:`take`: an owed update)."""
+        return len(self._actions) > 0
 
     @property
     def queuedMessages(self) -> int:

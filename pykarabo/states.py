@@ -1,11 +1,25 @@
-"""Karabo 3 unified states: the :class:`State` tree and the :class:`StateSignifier` that combines states."""
+"""Karabo 3 unified states: the :class:`State` tree and the signifiers that combine states.
+
+Karabo has two implementations of the most-significant-state rule, which agree on all common cases
+but not on ties:
+
+* C++/bound (:class:`StateSignifier`): states rank like their nearest ancestor in a short trump
+  list, so states of equal rank tie, and the *last* of the tied states given wins
+  (``[MOVING, INCREASING]`` gives INCREASING).
+* middlelayer (:class:`MiddlelayerStateSignifier`): every state gets a rank of its own, ordered
+  by the trump list and then by the order in which karabo.common declares the states, so the
+  input order never matters (``[MOVING, INCREASING]`` gives MOVING, ``[RAMPING_DOWN, COOLING]``
+  gives COOLING either way).  Base states no list covers (KNOWN, NORMAL, ...) rank lowest in
+  C++ but by declaration order in the middlelayer (``[NORMAL, COOLED]`` gives NORMAL there with
+  ``changingMoreSignificant=INCREASING``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
-__all__ = ["State", "StateSignifier"]
+__all__ = ["MiddlelayerStateSignifier", "State", "StateSignifier"]
 
 
 class State(StrEnum):
@@ -257,3 +271,62 @@ def _complete_trump_list(trumps: list[State], static: State, changing: State) ->
         for state in (State.CHANGING, State.INTERLOCKED, State.ERROR):
             if state not in trumps:
                 _insert_before(trumps, known, [state])
+
+
+class MiddlelayerStateSignifier(StateSignifier):
+    """The middlelayer's signifier: same arguments as :class:`StateSignifier`, but no two states tie.
+
+    Ranks follow the trump list (least significant first; states it does not cover rank lowest),
+    then the middlelayer's default order for the two options, then the declaration order of
+    karabo.common's State enum.
+    """
+
+    def __init__(
+        self,
+        trumplist: Iterable[State | str] = (),
+        staticMoreSignificant: State | str = State.PASSIVE,
+        changingMoreSignificant: State | str = State.DECREASING,
+    ) -> None:
+        """Build the total significance order from ``trumplist`` and the two options."""
+        super().__init__((), staticMoreSignificant, changingMoreSignificant)
+        defaults = _MIDDLELAYER_DEFAULTS[State(staticMoreSignificant), State(changingMoreSignificant)]
+        custom = [State(state) for state in trumplist]
+        order = sorted(_MIDDLELAYER_DECLARATION, key=lambda s: _listed_at(s, defaults))
+        order = sorted(order, key=lambda s: _listed_at(s, custom), reverse=True)   # stable: ties keep order
+        self._trump_list = order[::-1]
+        self._ranks = {state: len(order) - i for i, state in enumerate(order)}
+
+
+def _listed_at(state: State | None, listed: Sequence[State]) -> int:
+    """Position of ``state``'s nearest listed ancestor (itself included) in ``listed``, -1 if none."""
+    while state is not None:
+        if state in listed:
+            return listed.index(state)
+        state = state.parent
+    return -1
+
+
+# The order in which karabo.common declares its states, most significant first by design.
+_MIDDLELAYER_DECLARATION = [State(name) for name in """
+    UNKNOWN KNOWN INIT ERROR INTERLOCKED NORMAL STATIC INTERLOCK_OK CHANGING DECREASING COOLING
+    MOVING_LEFT MOVING_DOWN MOVING_BACK ROTATING_CNTCLK RAMPING_DOWN EXTRACTING STOPPING EMPTYING
+    DISENGAGING SWITCHING_OFF HOMING ROTATING MOVING SWITCHING OPENING CLOSING SEARCHING INCREASING
+    HEATING MOVING_RIGHT MOVING_UP MOVING_FORWARD ROTATING_CLK RAMPING_UP INSERTING STARTING FILLING
+    ENGAGING SWITCHING_ON PAUSED RUNNING ACQUIRING PROCESSING PASSIVE WARM COLD PRESSURIZED CLOSED OFF
+    INSERTED STOPPED UNLOCKED DISENGAGED IGNORING ACTIVE COOLED HEATED EVACUATED OPENED ON EXTRACTED
+    STARTED LOCKED ENGAGED MONITORING DISABLED INTERLOCK_BROKEN""".split()]
+
+# The middlelayer's default orders per option pair, most significant first; states they do not
+# cover come first, in declaration order (the PASSIVE/DECREASING default is the declaration order).
+_MIDDLELAYER_DEFAULTS: dict[tuple[State, State], list[State]] = {
+    (State.PASSIVE, State.DECREASING): [],
+    (State.ACTIVE, State.DECREASING): [
+        State.INTERLOCKED, State.CHANGING, State.PAUSED, State.RUNNING, State.NORMAL, State.ACTIVE,
+        State.PASSIVE, State.DISABLED],
+    (State.PASSIVE, State.INCREASING): [
+        State.INTERLOCKED, State.INCREASING, State.CHANGING, State.DECREASING, State.PAUSED, State.RUNNING,
+        State.STATIC, State.DISABLED],
+    (State.ACTIVE, State.INCREASING): [
+        State.INTERLOCKED, State.INCREASING, State.CHANGING, State.DECREASING, State.PAUSED, State.RUNNING,
+        State.ACTIVE, State.PASSIVE, State.DISABLED],
+}

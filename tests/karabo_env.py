@@ -40,10 +40,13 @@ class PeerProcess:
     line, ``{"error": "..."}`` when Karabo failed.
     """
 
-    def __init__(self, python: str, script: Path):
-        self.proc = subprocess.Popen([python, str(script)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        self.caps = set(json.loads(self.proc.stdout.readline())["ready"])
+    def __init__(self, python: str, script: Path, *args: str, env: dict | None = None):
+        self.proc = subprocess.Popen([python, str(script), *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        first = self.proc.stdout.readline()
+        if not first:
+            raise RuntimeError(f"{Path(script).name} exited with {self.proc.wait()} before it was ready")
+        self.caps = set(json.loads(first)["ready"])
 
     def ask(self, **request) -> dict:
         """One request; RuntimeError with Karabo's message if the peer failed."""

@@ -57,3 +57,26 @@ def test_bench_pipeline_quick():
     for case in ("46MB", "16MiB", "1KB"):
         for ours in ("threads", "asyncio"):
             assert f"ratio {case} {ours}/raw TCP = " in out, out
+
+
+def test_bench_messaging_quick():
+    out = run("bench_messaging.py", "--rabbitmq", "none", "--karabo-python", "none")   # embedded only, ~5 s
+    for transport in ("threads", "asyncio"):
+        assert f"pykarabo embedded {transport}" in out and "round trip p50" in out, out
+        assert f"check embedded {transport} observed updates/s >= 20,000: " in out, out
+
+
+def test_bench_validate_quick():
+    out = run("bench_validate.py")       # includes the karabo-cpp companion when its venv exists
+    for case in ("reconfigure (timestamps forced)", "reconfigure (no timestamps)"):
+        assert f"ratio {case}: karabo-cpp/pykarabo = " in out, out
+
+
+def test_bench_validate_quick_json_without_karabo():
+    env = {**os.environ, "PYKARABO_KARABO_PYTHON": "none"}
+    p = subprocess.run([sys.executable, os.path.join(BENCH, "bench_validate.py"), "--quick", "--json"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout)
+    assert res["results"]["karabo-cpp"] is None and res["results"]["pykarabo"]["reconfigure (no timestamps)"]
+

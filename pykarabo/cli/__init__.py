@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from pykarabo.cli import bridge, broker, daq, demo, pipe
+from pykarabo.cli import bridge, broker, daq, demo, pipe, server, shell
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     daq.register(sub)
     demo.register(sub)
     pipe.register(sub)
+    server.register(sub)
+    shell.register(sub)
     return parser
 
 

@@ -16,7 +16,48 @@ import zlib
 import numpy as np
 
 from pykarabo import Hash, Types
+from pykarabo.net import parseOutputAddress
 from pykarabo.pipeline import END_OF_STREAM, POLICIES, InputChannel, OutputChannel
+
+
+def _shape(text: str) -> tuple:
+    try:
+        shape = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(n <= 0 for n in shape):
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return shape
+
+
+def _dtype(text: str) -> str:
+    try:
+        dtype = np.dtype(text)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "biuf":
+        raise argparse.ArgumentTypeError(f"expected a numeric numpy dtype such as uint16, got {text!r}")
+    return dtype.name
+
+
+def _atLeast(lowest: float, kind=int):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not lowest <= value:
+            raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {text}")
+        return value
+    return parse
+
+
+def _output(text: str) -> str:
+    try:
+        parseOutputAddress(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def register(sub) -> None:
@@ -26,28 +67,29 @@ def register(sub) -> None:
 
     s = ps.add_parser("send", help="run an output channel and send N trains")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    s.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
-    s.add_argument("--n", type=int, default=10, help="number of trains")
-    s.add_argument("--shape", default="352,512,128", help="image shape, comma separated")
-    s.add_argument("--dtype", default="uint16", help="image numpy dtype")
+    s.add_argument("--port", type=_atLeast(0), default=0, help="port to listen on (0: any free port)")
+    s.add_argument("--n", type=_atLeast(0), default=10, help="number of trains")
+    s.add_argument("--shape", type=_shape, default=(352, 512, 128), help="image shape, comma separated")
+    s.add_argument("--dtype", type=_dtype, default="uint16", help="image numpy dtype")
     s.add_argument("--distribution", choices=("copy", "shared"), default=None,
                    help="only count inputs of this distribution when waiting for inputs")
-    s.add_argument("--inputs", type=int, default=1, help="inputs to wait for before sending")
+    s.add_argument("--inputs", type=_atLeast(1), default=1, help="inputs to wait for before sending")
     s.add_argument("--sources", default="pykarabo:output",
                    help="data sources, comma separated (one item each per train)")
-    s.add_argument("--rate", type=float, default=0, help="trains per second (0: as fast as possible)")
+    s.add_argument("--rate", type=_atLeast(0, float), default=0, help="trains per second (0: as fast as possible)")
     s.add_argument("--no-input-shared", choices=POLICIES, default="drop", help="policy when no shared input is ready")
-    s.add_argument("--timeout", type=float, default=60, help="seconds to wait for inputs / a waiting input")
+    s.add_argument("--timeout", type=_atLeast(0, float), default=60,
+                   help="seconds to wait for inputs / a waiting input")
     s.set_defaults(func=run_send)
 
     r = ps.add_parser("recv", help="connect an input channel to one or more outputs")
-    r.add_argument("outputs", nargs="+", metavar="HOST:PORT")
+    r.add_argument("outputs", nargs="+", type=_output, metavar="HOST:PORT")
     r.add_argument("--on-slowness", choices=POLICIES, default="wait")
     r.add_argument("--distribution", choices=("copy", "shared"), default="copy")
-    r.add_argument("--max-queue-length", type=int, default=2)
+    r.add_argument("--max-queue-length", type=_atLeast(0), default=2, help="chunks kept under queueDrop")
     r.add_argument("--instance-id", default=None, help="input id (default: unique per process)")
     r.add_argument("--json", action="store_true", help="one JSON line per item and a final summary")
-    r.add_argument("--timeout", type=float, default=60, help="seconds without data before giving up")
+    r.add_argument("--timeout", type=_atLeast(0, float), default=60, help="seconds without data before giving up")
     r.set_defaults(func=run_recv)
 
 
@@ -62,7 +104,7 @@ def _emit(obj: dict) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     """Serve one output until N trains and the end-of-stream are sent."""
-    shape = tuple(int(x) for x in args.shape.split(","))
+    shape = args.shape
     sources = args.sources.split(",")
     with OutputChannel(args.host, args.port, source=sources[0], noInputShared=args.no_input_shared) as out:
         _emit({"listening": {"host": args.host, "port": out.port}})

@@ -1,7 +1,8 @@
 """Pipeline channels on asyncio (the middlelayer's transport).
 
-Received bytes go straight into the input core's buffers (``BufferedProtocol``); every
-protocol decision is taken by the sans-I/O cores of ``pykarabo._core.pipeline``.
+Both ends drive plain non-blocking sockets from the loop's reader/writer callbacks; received
+bytes go straight into the input core's (pooled) buffers, and every protocol decision is taken
+by the sans-I/O cores of ``pykarabo._core.pipeline``.
 """
 
 from __future__ import annotations
@@ -18,49 +19,73 @@ from pykarabo._core.pipeline import (CLOSE, DEFAULT_MAX_QUEUE_LENGTH, END_OF_STR
                                      MetaData, OutputCore)
 from pykarabo.errors import KaraboTimeoutError
 from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress
-from pykarabo.net.pipeline_threads import gatherViews, sendViews
+from pykarabo.net.pipeline_threads import gatherViews, sendNow, sendViews
 
 log = logging.getLogger(__name__)
+
+_SLACK = 1e-3    # seconds: the loop may run a timer up to its clock resolution early
+_STREAMING = 1 << 16    # bytes of one read from which an input keeps reading without the selector
 
 
 class _Changed:
     """A broadcast "state changed" signal: waiters re-check their condition after each change.
 
-    Bare futures and one timer per wait: ``asyncio.wait_for`` would wrap every wait in a task,
-    which dominates the cost of small items.
+    Bare futures: ``asyncio.wait_for`` would wrap every wait in a task, which dominates the cost
+    of small items.  Timeouts share one timer, armed for the earliest deadline only when no timer
+    fires before it, so a producer that waits for every chunk creates no timer per wait.
     """
 
     def __init__(self) -> None:
-        self._waiters: list[asyncio.Future] = []
+        self._waiters: list[tuple[asyncio.Future, float | None]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def notify(self) -> None:
+        if not self._waiters:
+            return
         waiters, self._waiters = self._waiters, []
-        for f in waiters:
+        for f, _ in waiters:
             if not f.done():
                 f.set_result(None)
 
-    async def waitFor(self, predicate, timeout: float | None, what: str) -> None:
+    def _expire(self) -> None:
+        """The timer fired: wake the waiters whose deadline passed, re-arm for the others."""
+        self._timer = None
+        now = self._loop.time()
+        keep = []
+        for f, deadline in self._waiters:
+            if f.done():
+                continue
+            if deadline is not None and deadline <= now + _SLACK:
+                f.set_result(None)              # re-checks, sees its deadline passed, raises
+            else:
+                keep.append((f, deadline))
+        self._waiters = keep
+        pending = [d for _, d in keep if d is not None]
+        if pending:
+            self._arm(min(pending))
+
+    def _arm(self, deadline: float) -> None:
+        """(Re)arm the one timer for ``deadline``, the earliest of the waiters."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._expire)
+
+    async def waitFor(self, predicate: Callable[[], bool], timeout: float | None, what: Callable[[], str]) -> None:
+        """Return once ``predicate()`` holds; KaraboTimeoutError(``what()``) after ``timeout`` s."""
         if predicate():
             return
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        while not predicate():
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise KaraboTimeoutError(what)
+        while True:
+            if deadline is not None and (self._timer is None or self._timer.when() > deadline):
+                self._arm(deadline)
             fut = loop.create_future()
-            self._waiters.append(fut)
-            timer = None if remaining is None else loop.call_later(remaining, _wake, fut)
-            try:
-                await fut
-            finally:
-                if timer is not None:
-                    timer.cancel()
-
-
-def _wake(fut: asyncio.Future) -> None:
-    if not fut.done():
-        fut.set_result(None)
+            self._waiters.append((fut, deadline))
+            await fut
+            if predicate():
+                return
+            if deadline is not None and loop.time() >= deadline - _SLACK:
+                raise KaraboTimeoutError(what())
 
 
 async def _call(handler: Callable | None, *args) -> None:
@@ -71,46 +96,46 @@ async def _call(handler: Callable | None, *args) -> None:
             await result
 
 
-class _OutputConnection:
-    """One accepted connection of an output, on the event loop's reader/writer callbacks.
+class _Connection:
+    """One connected socket on the event loop's reader/writer callbacks (both ends use it).
 
     Not an asyncio transport: Python 3.11's transports join gather lists and copy unsent data,
-    while this sends the chunks' buffers with ``sendmsg`` as they are and keeps unsent views.
+    and their protocol layers cost more than a small item; this sends the chunks' buffers as
+    they are, keeps unsent views, and calls ``readable(conn)`` / ``lost(conn)`` directly.
     """
 
-    def __init__(self, channel: "OutputChannel", sock: socket.socket, peer: str):
-        self.channel = channel
+    def __init__(self, sock: socket.socket, peer: str, sendTimeout: float,
+                 readable: Callable[["_Connection"], None], lost: Callable[["_Connection"], None], key=None):
         self.sock = sock
         self.peer = peer
+        self.key = key
+        self.sendTimeout = sendTimeout
         self.loop = asyncio.get_running_loop()
         self.pending: deque[list] = deque()      # unsent messages, oldest first
         self.closed = False
+        self.gone: asyncio.Future = self.loop.create_future()
+        self._lost = lost
         self._writing = False                     # registered for writability
         self._stall: asyncio.TimerHandle | None = None
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.loop.add_reader(sock.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = self.sock.recv(1 << 16)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            log.info("output: connection from %s failed: %s", self.peer, e)
-            self.abort()
-            return
-        if not data:
-            self.abort()
-            return
-        self.channel._received(self, data)
+        self.loop.add_reader(sock.fileno(), readable, self)
 
     def send(self, parts: list) -> None:
         """Queue one message; written at once as far as the socket takes it."""
         if self.closed:
             return
-        self.pending.append(gatherViews(parts))
-        if len(self.pending) == 1:
+        if self.pending:
+            self.pending.append(gatherViews(parts))
+            return
+        try:
+            rest = sendNow(self.sock, parts)
+        except OSError as e:
+            log.info("pipeline: sending to %s failed: %s", self.peer, e)
+            self.abort()
+            return
+        if rest:
+            self.pending.append(rest)
             self._writable()
 
     def _writable(self) -> None:
@@ -120,7 +145,7 @@ class _OutputConnection:
             try:
                 progressed |= sendViews(self.sock, views) > 0
             except OSError as e:
-                log.info("output: sending to %s failed: %s", self.peer, e)
+                log.info("pipeline: sending to %s failed: %s", self.peer, e)
                 self.abort()
                 return
             if views:
@@ -135,9 +160,9 @@ class _OutputConnection:
             if not self._writing:
                 self._writing = True
                 self.loop.add_writer(self.sock.fileno(), self._writable)
-            # A peer that stops reading must not hold the output forever.
+            # A peer that stops reading must not hold this end forever.
             self._cancelStall()
-            self._stall = self.loop.call_later(self.channel.sendTimeout, self._stalled)
+            self._stall = self.loop.call_later(self.sendTimeout, self._stalled)
 
     def _cancelStall(self) -> None:
         if self._stall is not None:
@@ -145,12 +170,12 @@ class _OutputConnection:
             self._stall = None
 
     def _stalled(self) -> None:
-        log.error("output: input at %s stopped reading for %.1f s, closing it", self.peer,
-                  self.channel.sendTimeout)
+        log.error("pipeline: the peer at %s stopped reading for %.1f s, closing the connection", self.peer,
+                  self.sendTimeout)
         self.abort()
 
     def abort(self) -> None:
-        """Close the socket and tell the channel."""
+        """Close the socket and report the loss (once)."""
         if self.closed:
             return
         self.closed = True
@@ -159,7 +184,28 @@ class _OutputConnection:
         self.loop.remove_writer(self.sock.fileno())
         self.pending.clear()
         self.sock.close()
-        self.channel._lost(self)
+        self._lost(self)
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+
+async def _connect(host: str, port: int) -> socket.socket:
+    """A connected non-blocking TCP socket (every resolved address is tried in turn)."""
+    loop = asyncio.get_running_loop()
+    error: OSError = OSError(f"{host}:{port} did not resolve to any address")
+    for family, kind, proto, _, address in await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+        except BaseException:
+            sock.close()
+            raise
+    raise error
 
 
 class OutputChannel:
@@ -177,7 +223,7 @@ class OutputChannel:
         self.port = port
         self.sendTimeout = sendTimeout
         self._advertised = advertisedHost
-        self._conns: dict[int, _OutputConnection] = {}
+        self._conns: dict[int, _Connection] = {}
         self._listener: socket.socket | None = None
         self._changed = _Changed()
 
@@ -197,17 +243,32 @@ class OutputChannel:
         except OSError as e:
             log.warning("output port %d: accept failed: %s", self.port, e)
             return
-        conn = _OutputConnection(self, sock, f"{addr[0]}:{addr[1]}")
-        self._conns[id(conn)] = conn
-        self.core.connect(id(conn), conn.peer)
+        conn = _Connection(sock, f"{addr[0]}:{addr[1]}", self.sendTimeout, self._readable, self._lost)
+        conn.key = id(conn)
+        self._conns[conn.key] = conn
+        self.core.connect(conn.key, conn.peer)
 
-    def _received(self, conn: _OutputConnection, data: bytes) -> None:
-        self.core.receive(id(conn), data)
+    def _readable(self, conn: _Connection) -> None:
+        buf = self.core.getBuffer(conn.key)
+        try:
+            n = conn.sock.recv_into(buf)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            log.info("output port %d: connection from %s failed: %s", self.port, conn.peer, e)
+            conn.abort()
+            return
+        finally:
+            del buf
+        if n == 0:
+            conn.abort()
+            return
+        self.core.bufferUpdated(conn.key, n)
         self._dispatch()
 
-    def _lost(self, conn: _OutputConnection) -> None:
-        if self._conns.pop(id(conn), None) is not None:
-            self.core.disconnect(id(conn))
+    def _lost(self, conn: _Connection) -> None:
+        if self._conns.pop(conn.key, None) is not None:
+            self.core.disconnect(conn.key)
             self._dispatch()
 
     @property
@@ -236,23 +297,26 @@ class OutputChannel:
         """Send the items written since the last call; awaits ``wait`` inputs (``timeout`` s)."""
         self.core.update()
         self._dispatch()
-        await self._waitSent(timeout)
+        if self.core.mustWait:
+            await self._changed.waitFor(self._sent, timeout, lambda: self._notSent(timeout))
 
     async def signalEndOfStream(self, timeout: float | None = None) -> None:
         """Flush, then send end-of-stream to every input."""
         self.core.signalEndOfStream()
         self._dispatch()
-        await self._waitSent(timeout)
-
-    async def _waitSent(self, timeout: float | None) -> None:
         if self.core.mustWait:
-            await self._changed.waitFor(lambda: not self.core.mustWait, timeout,
-                                        f"a 'wait' input of output port {self.port} was not ready within {timeout} s")
+            await self._changed.waitFor(self._sent, timeout, lambda: self._notSent(timeout))
+
+    def _sent(self) -> bool:
+        return not self.core.mustWait
+
+    def _notSent(self, timeout: float | None) -> str:
+        return f"a 'wait' input of output port {self.port} was not ready within {timeout} s"
 
     async def waitForInputs(self, n: int = 1, timeout: float | None = None) -> None:
         """Wait until at least ``n`` inputs said hello."""
         await self._changed.waitFor(lambda: len(self.core.inputs()) >= n, timeout,
-                                    f"fewer than {n} inputs connected within {timeout} s")
+                                    lambda: f"fewer than {n} inputs connected within {timeout} s")
 
     def registerSharedInputSelector(self, selector: Callable[[list], str] | None) -> None:
         """Let ``selector(sharedInputIds)`` name the shared input of each chunk (None: load-balance)."""
@@ -278,42 +342,6 @@ class OutputChannel:
         await self.close()
 
 
-class _InputProtocol(asyncio.BufferedProtocol):
-    """One connection of an input to one output: bytes land in the core's (pooled) buffers."""
-
-    def __init__(self, channel: "InputChannel", key: int, peer: str):
-        self.channel = channel
-        self.key = key
-        self.peer = peer
-        self.transport: asyncio.Transport | None = None
-        self.lost: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.channel._transports[self.key] = transport
-        self.channel.core.connect(self.key, self.peer)
-        self.channel._dispatch()
-
-    def get_buffer(self, sizehint: int):
-        return self.channel.core.getBuffer(self.key)
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.channel.core.bufferUpdated(self.key, nbytes)
-        self.channel._dispatch()
-
-    def eof_received(self):
-        log.info("input %s: output %s closed the connection", self.channel.instanceId, self.peer)
-        return False
-
-    def connection_lost(self, exc) -> None:
-        if self.channel._transports.get(self.key) is self.transport:
-            del self.channel._transports[self.key]
-        self.channel.core.disconnect(self.key)
-        self.channel._dispatch()
-        if not self.lost.done():
-            self.lost.set_result(exc)
-
-
 class InputChannel:
     """A pipeline input (TCP client of one or more outputs) on asyncio.
 
@@ -327,7 +355,7 @@ class InputChannel:
 
     def __init__(self, outputs: Iterable, *, instanceId: str | None = None, dataDistribution: str = "copy",
                  onSlowness: str = "drop", maxQueueLength: int = DEFAULT_MAX_QUEUE_LENGTH,
-                 queueCapacity: int = 2, connectTimeout: float = 5.0,
+                 queueCapacity: int = 2, connectTimeout: float = 5.0, sendTimeout: float = 30.0,
                  reconnectDelay: tuple[float, float] = (0.1, 2.0), pool: BufferPool | None = None,
                  maxHeaderSize: int = 16 << 20, maxBodySize: int = 0xFFFFFFFF,
                  onData: Callable | None = None, onInput: Callable | None = None,
@@ -341,8 +369,9 @@ class InputChannel:
                               maxHeaderSize, maxBodySize, pool)
         self.addresses = [parseOutputAddress(a) for a in outputs]
         self.connectTimeout = connectTimeout
+        self.sendTimeout = sendTimeout
         self.reconnectDelay = reconnectDelay
-        self._transports: dict[int, asyncio.Transport] = {}
+        self._conns: dict[int, _Connection] = {}
         self._tasks: list[asyncio.Task] = []
         self._changed: _Changed | None = None
         self._closing = False
@@ -355,19 +384,47 @@ class InputChannel:
 
     def _dispatch(self) -> None:
         for kind, key, payload in self.core.takeActions():
-            transport = self._transports.get(key)
-            if transport is None:
+            conn = self._conns.get(key)
+            if conn is None:
                 continue
             if kind == CLOSE:
-                self._transports.pop(key, None)
-                transport.abort()
+                conn.abort()
             else:
-                # a gather list: Python >= 3.12 sends it with sendmsg, without joining the arrays
-                transport.writelines(payload)
+                conn.send(payload)
         self._changed.notify()
-        if (self._drainer is None and not self._closing and self.core.queuedMessages
-                and (self._onData is not None or self._onInput is not None or self._onEndOfStream is not None)):
+        if (self._drainer is None
+                and (self._onData is not None or self._onInput is not None or self._onEndOfStream is not None)
+                and not self._closing and self.core.queuedMessages):
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _readable(self, conn: _Connection) -> None:
+        # Large reads mean a large body is streaming in: keep reading until the socket is
+        # drained instead of going back to the selector for every socket buffer's worth.
+        n = _STREAMING
+        while n >= _STREAMING and not conn.closed:
+            buf = self.core.getBuffer(conn.key)     # straight into the pooled block once a body starts
+            try:
+                n = conn.sock.recv_into(buf)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                log.info("input %s: connection to %s failed: %s", self.instanceId, conn.peer, e)
+                conn.abort()
+                return
+            finally:
+                del buf                             # the pooled block must not stay exported
+            if n == 0:
+                log.info("input %s: output %s closed the connection", self.instanceId, conn.peer)
+                conn.abort()
+                return
+            self.core.bufferUpdated(conn.key, n)
+            self._dispatch()
+
+    def _lost(self, conn: _Connection) -> None:
+        if self._conns.get(conn.key) is conn:
+            del self._conns[conn.key]
+            self.core.disconnect(conn.key)
+            self._dispatch()
 
     def registerDataHandler(self, handler: Callable | None) -> None:
         """Call (or await) ``handler(data, meta)`` for every item."""
@@ -411,20 +468,25 @@ class InputChannel:
     async def _run(self, key: int) -> None:
         host, port = self.addresses[key]
         peer = f"{host}:{port}"
-        loop = asyncio.get_running_loop()
         delay = self.reconnectDelay[0]
         while not self._closing:
             try:
-                _, proto = await asyncio.wait_for(
-                    loop.create_connection(lambda: _InputProtocol(self, key, peer), host, port),
-                    self.connectTimeout)
+                sock = await asyncio.wait_for(_connect(host, port), self.connectTimeout)
             except (OSError, asyncio.TimeoutError) as e:
                 log.debug("input %s: cannot connect to %s (%s), retrying in %.1f s", self.instanceId, peer, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, self.reconnectDelay[1])
                 continue
             delay = self.reconnectDelay[0]
-            await proto.lost
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)     # as Karabo's inputs do
+            conn = _Connection(sock, peer, self.sendTimeout, self._readable, self._lost, key)
+            self._conns[key] = conn
+            self.core.connect(key, peer)
+            self._dispatch()
+            try:
+                await conn.gone
+            finally:
+                conn.abort()
             if not self._closing:
                 await asyncio.sleep(delay)
 
@@ -432,19 +494,23 @@ class InputChannel:
         """The next item ``(data, MetaData)`` or END_OF_STREAM; KaraboTimeoutError after ``timeout`` s."""
         item = self.core.take()
         if item is None:
-            await self._changed.waitFor(lambda: self.core.queuedMessages > 0 or self._closing, timeout,
-                                        f"input {self.instanceId}: no data within {timeout} s")
+            await self._changed.waitFor(self._takeable, timeout,
+                                        lambda: f"input {self.instanceId}: no data within {timeout} s")
             item = self.core.take()
             if item is None:
                 raise EOFError("the input channel is closed")
-        self._dispatch()
+        if self.core.hasActions:            # taking the last item of a message frees a place
+            self._dispatch()
         return item
+
+    def _takeable(self) -> bool:
+        return self.core.queuedMessages > 0 or self._closing
 
     async def waitConnected(self, n: int | None = None, timeout: float | None = None) -> None:
         """Wait until ``n`` (default: all) outputs are connected."""
         n = len(self.addresses) if n is None else n
         await self._changed.waitFor(lambda: len(self.core.connections()) >= n, timeout,
-                                    f"input {self.instanceId}: fewer than {n} outputs connected within {timeout} s")
+                                    lambda: f"input {self.instanceId}: fewer than {n} outputs connected within {timeout} s")
 
     async def __aiter__(self) -> AsyncIterator[tuple[Hash, MetaData]]:
         """Items until the next end-of-stream."""
@@ -461,8 +527,8 @@ class InputChannel:
             self._drainer.cancel()
         for t in self._tasks:
             t.cancel()
-        for transport in list(self._transports.values()):
-            transport.abort()
+        for conn in list(self._conns.values()):
+            conn.abort()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._changed is not None:
             self._changed.notify()

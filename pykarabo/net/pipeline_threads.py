@@ -72,6 +72,22 @@ def sendViews(sock: socket.socket, views: list, flags: int = 0) -> int:
     return total
 
 
+def sendNow(sock: socket.socket, parts: list, flags: int = 0) -> list:
+    """Send as much of the message ``parts`` as the socket takes without waiting (non-blocking
+    socket, or ``MSG_DONTWAIT`` in ``flags``); returns the unsent rest as views for :func:`sendViews`."""
+    if len(parts) == 1 and type(parts[0]) is bytes:
+        # Small messages are one joined buffer: a plain send, no views to build.
+        part = parts[0]
+        try:
+            sent = sock.send(part, flags)
+        except BlockingIOError:
+            sent = 0
+        return [] if sent == len(part) else [memoryview(part)[sent:]]
+    views = gatherViews(parts)
+    sendViews(sock, views, flags)
+    return views
+
+
 def _setBlocking(sock: socket.socket, sendTimeout: float) -> None:
     """Blocking mode with a kernel send timeout, no Python timeout.
 
@@ -105,16 +121,17 @@ class _OutputConnection:
 
     def send(self, parts: list) -> None:
         """Queue one message; written at once, without blocking, if nothing is ahead of it."""
-        views = gatherViews(parts)
         with self.wake:
             if self.closed:
                 return
-            if not self.pending:
+            if self.pending:
+                views = gatherViews(parts)
+            else:
                 try:
                     # Saves a thread hand-over per message: the latency of small items.
-                    sendViews(self.sock, views, socket.MSG_DONTWAIT)
+                    views = sendNow(self.sock, parts, socket.MSG_DONTWAIT)
                 except OSError:
-                    pass        # broken: the writer thread reports it
+                    views = gatherViews(parts)      # broken: the writer thread reports it
                 if not views:
                     return
             self.pending.append(views)
@@ -135,7 +152,7 @@ class _OutputConnection:
     def _read(self) -> None:
         try:
             while not self.closed:
-                data = self.sock.recv(1 << 16)
+                data = self.sock.recv(1 << 14)       # only small control messages come this way
                 if not data:
                     break
                 self.channel._received(self, data)
@@ -350,7 +367,10 @@ class InputChannel:
                 self._shutdown(sock)
                 continue
             try:
-                sendParts(sock, payload)
+                if len(payload) == 1 and type(payload[0]) is bytes:
+                    sock.sendall(payload[0])         # an update or hello: one plain send
+                else:
+                    sendParts(sock, payload)
             except OSError as e:
                 log.warning("input %s: sending to output %d failed: %s", self.instanceId, key, e)
                 self._socks.pop(key, None)
@@ -424,6 +444,7 @@ class InputChannel:
                 continue
             delay = self.reconnectDelay[0]
             _setBlocking(sock, self.sendTimeout)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)     # as Karabo's inputs do
             with self._cond:
                 if self._closing:
                     sock.close()
@@ -439,10 +460,11 @@ class InputChannel:
     def _read(self, key: int, sock: socket.socket, peer: str) -> None:
         try:
             while True:
-                with self._cond:
-                    if self._closing or self._socks.get(key) is not sock:
-                        break
-                    buf = self.core.getBuffer(key)
+                # No lock: one call into the core is atomic under the GIL, and only this thread
+                # reads this connection.
+                if self._closing or self._socks.get(key) is not sock:
+                    break
+                buf = self.core.getBuffer(key)
                 n = sock.recv_into(buf)
                 del buf                 # the pooled block must not stay exported
                 if n == 0:
@@ -472,7 +494,8 @@ class InputChannel:
             while True:
                 item = self.core.take()
                 if item is not None:
-                    self._dispatch()
+                    if self.core.hasActions:        # taking the last item of a message frees a place
+                        self._dispatch()
                     return item
                 if self._closing:
                     raise EOFError("the input channel is closed")

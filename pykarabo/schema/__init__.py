@@ -1,4 +1,4 @@
-"""Karabo Schemas: the Schema model, the declarative element layer and the Validator.
+"""Karabo Schemas: the Schema model, the declarative element layer (with overwrites) and the Validator.
 
 Importing this package makes decoded SCHEMA values instances of :class:`Schema`.
 """
@@ -17,6 +17,7 @@ from pykarabo.schema.elements import (
     TableElement,
     commitAll,
 )
+from pykarabo.schema.overwrite import OverwriteElement
 from pykarabo.schema.schema import AssemblyRules, Schema
 from pykarabo.schema.validator import ValidationRules, Validator
 
@@ -30,6 +31,7 @@ __all__ = [
     "NDArrayElement",
     "NodeElement",
     "OutputChannelElement",
+    "OverwriteElement",
     "Schema",
     "SlotElement",
     "StateElement",

@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Attributes of Karabo 2 that Karabo 3 dropped, with what to do instead.
-_REMOVED = {
+REMOVED_ATTRIBUTES = {
     **dict.fromkeys(("warnLow", "warnHigh", "alarmLow", "alarmHigh", "warnVarianceLow",
                      "warnVarianceHigh", "alarmVarianceLow", "alarmVarianceHigh", "needsAcknowledging",
                      "alarmInfo_warnLow", "alarmInfo_warnHigh", "alarmInfo_alarmLow",
@@ -72,6 +72,28 @@ _REMOVED = {
     "dimScales": "ImageData dimension scales were removed",
     "dimTypes": "ImageData dimension types were removed",
 }
+
+# The attributes an OVERWRITE_ELEMENT may be kept from changing, in the order of Karabo's
+# ``overwriteRestrictions`` attribute (a VECTOR_BOOL, True = may not be overwritten).
+OVERWRITE_RESTRICTIONS = (
+    "alias", "displayedName", "description", "tags", "assignmentMandatory", "assignmentOptional",
+    "assignmentInternal", "init", "reconfigurable", "readOnly", "defaultValue", "minInc", "maxInc", "minExc",
+    "maxExc", "min", "max", "minSize", "maxSize", "options", "stateOptions", "allowedStates",
+    "observerAccess", "operatorAccess", "expertAccess", "unit", "metricPrefix", "overwriteRestrictions")
+# Unless an element says otherwise only State elements take states as options.
+DEFAULT_RESTRICTIONS = frozenset(("stateOptions",))
+_LIMIT_RESTRICTIONS = ("minInc", "maxInc", "minExc", "maxExc", "options")
+# What Karabo's STATE_ELEMENT, ALARM_ELEMENT and TABLE_ELEMENT protect.
+_STATE_RESTRICTIONS = frozenset(("displayedName", "reconfigurable", "readOnly", *_LIMIT_RESTRICTIONS,
+                                 "overwriteRestrictions"))
+_ALARM_RESTRICTIONS = _STATE_RESTRICTIONS | {"stateOptions"}
+_TABLE_RESTRICTIONS = frozenset((*_LIMIT_RESTRICTIONS, "stateOptions"))
+
+
+def _restrict(h: Hash, key: str, restricted: frozenset[str]) -> None:
+    h.setAttribute(key, "overwriteRestrictions", [name in restricted for name in OVERWRITE_RESTRICTIONS],
+                   Types.VECTOR_BOOL)
+
 
 # Keywords every element takes, with the attribute type each is stored as.
 _COMMON = {"displayedName": Types.STRING, "description": Types.STRING, "alias": None,
@@ -92,8 +114,8 @@ class Element:
         """Declare the element at ``key`` (dotted path) with attribute keywords."""
         _check_key(key)
         for name in attributes:
-            if name in _REMOVED:
-                raise removed_error(f"Schema attribute '{name}'", _REMOVED[name])
+            if name in REMOVED_ATTRIBUTES:
+                raise removed_error(f"Schema attribute '{name}'", REMOVED_ATTRIBUTES[name])
             if name not in self.keywords:
                 raise TypeError(f"{type(self).__name__} got an unexpected keyword argument '{name}'")
         self.key = key
@@ -194,18 +216,10 @@ class LeafElement(Element):
         if t in (Types.HASH, Types.SCHEMA, Types.UNKNOWN, Types.VECTOR_SCHEMA) or t > Types.BYTE_ARRAY:
             raise TypeError(f"a leaf cannot have valueType {t.name} (use a node or table element)")
         self.valueType = t
+        check_applicable(key, t, self.attributes)
 
     def _typed(self, value: Any, t: Types) -> Any:
-        h = Hash()
-        try:
-            if isinstance(value, (list, tuple)) and t == Types.VECTOR_STRING:
-                value = [str(getattr(x, "value", x)) for x in value]
-            elif isinstance(value, (State, AlarmCondition)):
-                value = value.value
-            h.set("v", value)
-            return h.getAs("v", t)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f'Value {value!r} of "{self.key}" does not fit {t.name}: {e}') from None
+        return typed_value(self.key, value, t)
 
     def _write(self, h: Hash) -> None:
         key, a, t = self.key, self.attributes, self.valueType
@@ -250,28 +264,16 @@ class LeafElement(Element):
         self._level(h, AccessLevel.OBSERVER if access == AccessMode.READONLY else AccessLevel.OPERATOR)
 
     def commit(self, schema: CoreSchema) -> None:
-        """Add the leaf to ``schema``; ValueError if its default breaks its own rules."""
+        """Add the leaf to ``schema``; ValueError if its limits contradict each other or its default breaks them."""
         super().commit(schema)
-        if "defaultValue" in self.attributes:
-            self._check_default(schema.hash)
+        try:
+            check_leaf_rules(schema.hash, self.key)
+        except ValueError:
+            schema.hash.erase(self.key)
+            raise
 
     def _default(self) -> Any:
         return self._typed(self.attributes["defaultValue"], self.valueType)
-
-    def _check_default(self, h: Hash) -> None:
-        """A default must pass the element's own rules: declaring otherwise is an author's mistake."""
-        from pykarabo.schema.validator import ValidationRules, Validator
-
-        probe = Schema("", Hash())
-        probe.hash.set("v", Hash())
-        probe.hash.setAttributes("v", h.getAttributes(self.key))
-        config = Hash()
-        config.setAs("v", h.getAttribute(self.key, "defaultValue"), self.valueType)
-        try:
-            Validator(ValidationRules(injectDefaults=False, injectTimestamps=False)).validate(probe, config)
-        except ValidationError as e:
-            h.erase(self.key)
-            raise ValueError(f'Default value of "{self.key}" is invalid: {e}') from None
 
 
 class StateElement(LeafElement):
@@ -288,6 +290,10 @@ class StateElement(LeafElement):
     def _default(self) -> Any:
         return State(self.attributes["defaultValue"]).value
 
+    def _write(self, h: Hash) -> None:
+        super()._write(h)
+        _restrict(h, self.key, _STATE_RESTRICTIONS)
+
 
 class AlarmElement(LeafElement):
     """The alarm condition (``ALARM_ELEMENT``): a read-only STRING with ``classId="AlarmCondition"``."""
@@ -303,6 +309,10 @@ class AlarmElement(LeafElement):
 
     def _default(self) -> Any:
         return AlarmCondition(self.attributes["defaultValue"]).value
+
+    def _write(self, h: Hash) -> None:
+        super()._write(h)
+        _restrict(h, self.key, _ALARM_RESTRICTIONS)
 
 
 class TableElement(LeafElement):
@@ -323,6 +333,7 @@ class TableElement(LeafElement):
     def _write(self, h: Hash) -> None:
         super()._write(h)
         h.setAttribute(self.key, "rowSchema", self.rowSchema, Types.SCHEMA)
+        _restrict(h, self.key, _TABLE_RESTRICTIONS)
 
 
 def _table_rows(key: str, rowSchema: CoreSchema) -> Schema:
@@ -510,6 +521,65 @@ class InputChannelElement(Element):
         _config_leaf(h, f"{key}.respondToEndOfStream", Types.BOOL, "Respond to end-of-stream", True)
         _config_leaf(h, f"{key}.delayOnInput", Types.INT32, "Delay on Input channel", 0,
                      unitSymbol=Unit.SECOND, metricPrefixSymbol=MetricPrefix.MILLI)
+
+
+def typed_value(key: str, value: Any, t: Types) -> Any:
+    """``value`` (a State, AlarmCondition or any value Hash accepts) converted to the Karabo type ``t``."""
+    h = Hash()
+    try:
+        if isinstance(value, (list, tuple)) and t == Types.VECTOR_STRING:
+            value = [str(getattr(x, "value", x)) for x in value]
+        elif isinstance(value, (State, AlarmCondition)):
+            value = value.value
+        h.set("v", value)
+        return h.getAs("v", t)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f'Value {value!r} of "{key}" does not fit {t.name}: {e}') from None
+
+
+def check_leaf_rules(h: Hash, key: str) -> None:
+    """ValueError if the leaf's limits or sizes contradict each other or its default breaks its own rules.
+
+    Declaring such a leaf is an author's mistake: it is refused when committed or overwritten.
+    """
+    from pykarabo.schema.validator import ValidationRules, Validator
+
+    attrs = h.getAttributes(key)
+    for low, high in (("minInc", "maxInc"), ("minInc", "maxExc"), ("minExc", "maxInc"), ("minExc", "maxExc"),
+                      ("minSize", "maxSize")):
+        if low in attrs and high in attrs:
+            a, b = attrs[low], attrs[high]
+            if a > b or a == b and (low.endswith("Exc") or high.endswith("Exc")):
+                raise ValueError(f'{low} ({a}) of "{key}" does not leave room below {high} ({b})')
+    if "defaultValue" not in attrs:
+        return
+    name = key.rsplit(".", 1)[-1]    # the probe holds the leaf alone: messages name its key
+    probe = Schema("", Hash())
+    probe.hash.set(name, Hash())
+    probe.hash.setAttributes(name, attrs)
+    config = Hash()
+    config.setAs(name, attrs["defaultValue"], Types[attrs["valueType"]])
+    try:
+        Validator(ValidationRules(injectDefaults=False, injectTimestamps=False)).validate(probe, config)
+    except ValidationError as e:
+        raise ValueError(f'Default value of "{key}" is invalid: {e}') from None
+
+
+def check_applicable(key: str, t: Types, attributes: dict[str, Any]) -> None:
+    """Refuse rules the leaf's type has no use for (Karabo's builders do not offer them either)."""
+    limits = [n for n in ("minInc", "maxInc", "minExc", "maxExc") if n in attributes]
+    if limits and not (Types.CHAR <= t <= Types.DOUBLE and t % 2 == 0):
+        raise TypeError(f'{limits[0]} of "{key}": limits apply to numeric scalars, not to {t.name}')
+    sizes = [n for n in ("minSize", "maxSize") if n in attributes]
+    if sizes and not (t.isVector or t == Types.BYTE_ARRAY):
+        raise TypeError(f'{sizes[0]} of "{key}": sizes apply to vectors, tables and byte arrays, not to {t.name}')
+    if "regex" in attributes:
+        if t not in (Types.STRING, Types.VECTOR_STRING):
+            raise TypeError(f'regex of "{key}": patterns apply to STRING and VECTOR_STRING, not to {t.name}')
+        try:
+            re.compile(attributes["regex"])
+        except (re.error, TypeError) as e:
+            raise ValueError(f'regex of "{key}" is not a valid pattern: {attributes["regex"]!r} ({e})') from None
 
 
 def _check_key(key: str) -> None:

@@ -1,37 +1,46 @@
 """Validation of configuration Hashes against a Schema with Karabo 3's rules and messages.
 
-A Schema is compiled once into a tree of small :class:`_Spec` records (cached on the Schema until
-one of its modifying methods runs), so validating a reconfiguration costs a dictionary look-up and
-a few comparisons per key.
+A Schema is compiled once into a tree of :class:`~pykarabo._core.validate.Spec` records (cached on
+the Schema until one of its modifying methods runs).  The compiled core module checks values and
+walks the keys of sparse validations (every reconfiguration and ``set``) in C; this module does the
+rest: defaults, mandatory keys, casts, nodes, tables, NDArrays and the error texts of access rules.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from pykarabo._core.hash import Attributes, Hash, ImageData, NDArray, valueToText
+from pykarabo._core.hash import Attributes, Hash, ImageData, NDArray
 from pykarabo._core.hash import Schema as CoreSchema
 from pykarabo._core.types import Types
+from pykarabo._core.validate import (
+    IMAGE as _IMAGE,
+    MISSING as _MISSING,
+    NDARRAY as _NDARRAY,
+    NODE as _NODE,
+    OUTPUT_SCHEMA as _OUTPUT_SCHEMA,
+    SLOT as _SLOT,
+    TABLE as _TABLE,
+    Run,
+    Spec,
+    check,
+    fail,
+    set_special_names,
+    sparse_level,
+)
 from pykarabo.access import AccessMode, Assignment, NodeType
 from pykarabo.alarms import AlarmCondition
-from pykarabo.errors import ValidationError
 from pykarabo.schema.schema import IMAGEDATA, NDARRAY, OUTPUT_CHANNEL, SLOT, Schema
 from pykarabo.states import State
 from pykarabo.timestamp import Timestamp
 
 __all__ = ["ValidationRules", "Validator"]
 
-_STATE_NAMES = frozenset(s.value for s in State)
-_ALARM_NAMES = frozenset(a.value for a in AlarmCondition)
+set_special_names([s.value for s in State], [a.value for a in AlarmCondition])
 _UINT64 = Types.UINT64
 _RECONFIGURABLE = int(AccessMode.RECONFIGURABLE)
-
-# Kinds of schema elements, as the validator treats them.
-# (leaves first: ``kind <= _TABLE`` tests for a value-carrying element)
-_LEAF, _TABLE, _NODE, _SLOT, _NDARRAY, _IMAGE, _OUTPUT_SCHEMA = range(7)
 
 
 @dataclass
@@ -51,43 +60,12 @@ class ValidationRules:
     strict: bool = False
 
 
-class _Spec:
-    """One compiled schema element."""
-
-    __slots__ = ("key", "kind", "vtype", "access", "assignment", "default", "options", "optionsText",
-                 "minInc", "maxInc", "minExc", "maxExc", "minSize", "maxSize", "states", "children",
-                 "row", "classId", "special", "checked", "sized", "limited")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.kind = _LEAF
-        self.vtype = -1
-        self.access = int(AccessMode.INITONLY)
-        self.assignment = int(Assignment.OPTIONAL)
-        self.default: Any = _MISSING
-        self.options: Any = None
-        self.optionsText = ""
-        self.minInc = self.maxInc = self.minExc = self.maxExc = None
-        self.minSize = self.maxSize = None
-        self.states: frozenset[str] | None = None
-        self.children: dict[str, _Spec] | None = None
-        self.row: dict[str, _Spec] | None = None
-        self.classId: str | None = None
-        self.special = ""   # "State" / "AlarmCondition" leaves get extra checks and attributes
-        self.checked = False  # whether the value has rules beyond its type
-        self.sized = False    # has minSize or maxSize
-        self.limited = False  # has one of the min/max limits
-
-
-_MISSING = object()
-
-
-def _compile(h: Hash, parentClass: str | None = None) -> dict[str, _Spec]:
-    specs: dict[str, _Spec] = {}
+def _compile(h: Hash, parentClass: str | None = None) -> dict[str, Spec]:
+    specs: dict[str, Spec] = {}
     for node in h.nodes():
         key = node.getKey()
         attrs = node.getAttributes()
-        spec = _Spec(key)
+        spec = Spec(key)
         a = attrs.get("accessMode")
         if a is not None:
             spec.access = int(a)
@@ -124,18 +102,29 @@ def _compile(h: Hash, parentClass: str | None = None) -> dict[str, _Spec]:
             spec.maxSize = int(attrs["maxSize"])
         if spec.classId in ("State", "AlarmCondition"):
             spec.special = spec.classId
+        if "regex" in attrs and spec.vtype in (Types.STRING, Types.VECTOR_STRING):
+            spec.regex = attrs["regex"]
+            spec.pattern = _pattern(key, spec.regex)
         if "rowSchema" in attrs:
             spec.kind = _TABLE
             spec.row = _compile(attrs["rowSchema"].hash)
         spec.sized = spec.minSize is not None or spec.maxSize is not None
         spec.limited = not (spec.minInc is None and spec.maxInc is None and spec.minExc is None
                             and spec.maxExc is None)
-        spec.checked = bool(spec.options is not None or spec.special or spec.sized or spec.limited)
+        spec.checked = bool(spec.options is not None or spec.special or spec.sized or spec.limited
+                            or spec.pattern is not None)
         specs[key] = spec
     return specs
 
 
-def _plan(schema: CoreSchema) -> dict[str, _Spec]:
+def _pattern(key: str, regex: str) -> re.Pattern[str]:
+    try:
+        return re.compile(regex)
+    except re.error as e:
+        raise ValueError(f'The regex attribute of "{key}" is not a valid pattern: {regex!r} ({e})') from None
+
+
+def _plan(schema: CoreSchema) -> dict[str, Spec]:
     """The compiled form of ``schema``, cached on full Schemas."""
     plan = getattr(schema, "_plan", None)
     if plan is None:
@@ -145,42 +134,22 @@ def _plan(schema: CoreSchema) -> dict[str, _Spec]:
     return plan
 
 
-def _quoted(value: Any, vtype: int) -> str:
-    if vtype == Types.STRING:
-        return f"'{value}'"
-    try:
-        return valueToText(value, vtype)
-    except TypeError:
-        return str(value)
-
-
-def _fail(message: str, path: str, rule: str) -> ValidationError:
-    error = ValidationError(message)
-    error.path = path
-    error.rule = rule
-    return error
-
-
-class _Run:
-    """The state of one validation: rules, timestamp attributes, reconfiguration settings."""
-
-    __slots__ = ("rules", "full", "stamp", "force", "reconfiguring", "state")
-
-    def __init__(self, rules: ValidationRules, timestamp: Timestamp | None, reconfiguring: bool,
-                 state: str | None) -> None:
-        self.rules = rules
-        # Every schema key must be looked at (not only the given ones) when defaults are injected,
-        # mandatory keys are required or strict mode demands every key.
-        self.full = rules.injectDefaults or not rules.allowMissingKeys or rules.strict
-        self.stamp = None   # the sec/frac/tid attributes to copy onto every validated leaf
-        if rules.injectTimestamps:
-            ts = timestamp if timestamp is not None else Timestamp()
-            self.stamp = Attributes()
-            for name, value in ts.toDict().items():
-                self.stamp.set(name, value, _UINT64)
-        self.force = rules.forceInjectedTimestamp
-        self.reconfiguring = reconfiguring
-        self.state = state
+def _run(rules: ValidationRules, timestamp: Timestamp | None, reconfiguring: bool, state: str | None) -> Run:
+    """The settings of one validation."""
+    run = Run()
+    run.rules = rules
+    # Every schema key must be looked at (not only the given ones) when defaults are injected,
+    # mandatory keys are required or strict mode demands every key.
+    run.full = rules.injectDefaults or not rules.allowMissingKeys or rules.strict
+    if rules.injectTimestamps:
+        ts = timestamp if timestamp is not None else Timestamp()
+        run.stamp = Attributes()
+        for name, value in ts.toDict().items():
+            run.stamp.set(name, value, _UINT64)
+    run.force = rules.forceInjectedTimestamp
+    run.reconfiguring = reconfiguring
+    run.state = state
+    return run
 
 
 class Validator:
@@ -215,19 +184,19 @@ class Validator:
         ``slotReconfigure`` requires.  Raises :class:`ValidationError` naming the path and rule.
         """
         rules = self.rules
-        run = _Run(rules, timestamp, reconfiguring, None if currentState is None else str(currentState))
+        run = _run(rules, timestamp, reconfiguring, None if currentState is None else str(currentState))
         plan = _plan(schema)
         if not rules.allowUnrootedConfiguration:
             keys = configuration.getKeys()
             if len(keys) != 1:
-                raise _fail("Expecting a rooted input, i.e. a Hash with exactly one key (describing the "
+                raise fail("Expecting a rooted input, i.e. a Hash with exactly one key (describing the "
                             "classId) at the top level", "", "rooted")
             if keys[0] != schema.rootName:
-                raise _fail(f'Wrong schema for given input. Schema describes class "{schema.rootName}", '
+                raise fail(f'Wrong schema for given input. Schema describes class "{schema.rootName}", '
                             f'whilst input wants to configure class "{keys[0]}"', keys[0], "rooted")
             inner = configuration[keys[0]]
             if not isinstance(inner, Hash):
-                raise _fail(f'Parameter "{keys[0]}" has incorrect node type, expecting HASH', keys[0], "type")
+                raise fail(f'Parameter "{keys[0]}" has incorrect node type, expecting HASH', keys[0], "type")
             out = Hash()
             validated = Hash()
             _node(plan, inner, validated, "", run)
@@ -238,7 +207,7 @@ class Validator:
         return out
 
 
-def _node(specs: dict[str, _Spec], cfg: Hash | None, out: Hash, prefix: str, run: _Run) -> None:
+def _node(specs: dict[str, Spec], cfg: Hash | None, out: Hash, prefix: str, run: Run) -> None:
     """Validate the level ``cfg`` (None: absent) of a configuration into ``out``."""
     if run.full:
         given = {} if cfg is None else {n.getKey(): n for n in cfg.nodes()}
@@ -252,44 +221,20 @@ def _node(specs: dict[str, _Spec], cfg: Hash | None, out: Hash, prefix: str, run
         for key in sorted(given):
             _unknown(given[key], out, prefix, run)
     elif cfg is not None:
-        # Reconfigurations take this branch: plain leaves of the right type are handled inline
-        # (a function call per key would cost as much as the checks).
-        reconfiguring, state, stamp = run.reconfiguring, run.state, run.stamp
-        for n in cfg.nodes():
-            key = n.getKey()
-            spec = specs.get(key)
-            if spec is None:
-                _unknown(n, out, prefix, run)
-                continue
-            t = n.getType()
-            if (spec.kind != _LEAF or t != spec.vtype or spec.classId is not None
-                    or reconfiguring and (spec.access != _RECONFIGURABLE or state is not None
-                                          and spec.states is not None and state not in spec.states)):
-                _element(spec, n, out, prefix, run)
-                continue
-            value = n.getValue()
-            if spec.checked:
-                _check(spec, value, prefix + key)
-            out.setAs(key, value, t)
-            attrs = n.getAttributes()
-            if len(attrs):
-                out.setAttributes(key, attrs)
-                _stamp(out, key, attrs, run)
-            elif stamp is not None:
-                out.setAttributes(key, stamp)
+        sparse_level(specs, cfg, out, prefix, run, _element, _unknown)
 
 
-def _unknown(n: Any, out: Hash, prefix: str, run: _Run) -> None:
+def _unknown(n: Any, out: Hash, prefix: str, run: Run) -> None:
     """An element the schema lacks: copied if additional keys are allowed, else an error."""
     key = n.getKey()
     if not run.rules.allowAdditionalKeys:
-        raise _fail(f'Encountered unexpected configuration parameter: "{prefix}{key}"', prefix + key,
-                    "unknown key")
+        raise fail(f'Encountered unexpected configuration parameter: "{prefix}{key}"', prefix + key,
+                   "unknown key")
     out.set(key, n.getValueAs(n.getType()))
     out.setAttributes(key, n.getAttributes())
 
 
-def _missing(spec: _Spec, out: Hash, prefix: str, run: _Run) -> None:
+def _missing(spec: Spec, out: Hash, prefix: str, run: Run) -> None:
     """Handle a schema element the configuration does not mention."""
     key = spec.key
     kind = spec.kind
@@ -309,9 +254,9 @@ def _missing(spec: _Spec, out: Hash, prefix: str, run: _Run) -> None:
         return
     rules = run.rules
     if rules.strict:
-        raise _fail(f"Missing parameter '{prefix}{key}' in strict mode", prefix + key, "strict")
+        raise fail(f"Missing parameter '{prefix}{key}' in strict mode", prefix + key, "strict")
     if spec.assignment == Assignment.MANDATORY and not rules.allowMissingKeys:
-        raise _fail(f'Missing mandatory parameter: "{prefix}{key}"', prefix + key, "mandatory")
+        raise fail(f'Missing mandatory parameter: "{prefix}{key}"', prefix + key, "mandatory")
     if rules.injectDefaults and spec.default is not _MISSING:
         value = spec.default
         if kind == _TABLE:
@@ -322,7 +267,7 @@ def _missing(spec: _Spec, out: Hash, prefix: str, run: _Run) -> None:
             _mark(spec, out, key)
 
 
-def _mark(spec: _Spec, out: Hash, key: str) -> None:
+def _mark(spec: Spec, out: Hash, key: str) -> None:
     """Karabo tags validated elements with their class id, and State/AlarmCondition leaves with a flag."""
     if spec.special == "State":
         out.setAttribute(key, "indicateState", True, Types.BOOL)
@@ -331,7 +276,7 @@ def _mark(spec: _Spec, out: Hash, key: str) -> None:
     out.setAttribute(key, "__classId", spec.classId, Types.STRING)
 
 
-def _stamp(out: Hash, key: str, attrs: Any, run: _Run) -> None:
+def _stamp(out: Hash, key: str, attrs: Any, run: Run) -> None:
     """Time-stamp a leaf that already carries the attributes ``attrs`` (None: no attributes)."""
     if run.stamp is None:
         return
@@ -344,21 +289,21 @@ def _stamp(out: Hash, key: str, attrs: Any, run: _Run) -> None:
         out.setAttribute(key, name, value, _UINT64)
 
 
-def _access(spec: _Spec, path: str, run: _Run) -> None:
+def _access(spec: Spec, path: str, run: Run) -> None:
     """Reconfiguration: only RECONFIGURABLE elements allowed in the current state may be written."""
     if spec.access != AccessMode.RECONFIGURABLE:
         mode = AccessMode(spec.access).name if spec.access in (1, 2, 4) else str(spec.access)
         why = ("it can only be set at instantiation" if spec.access == AccessMode.INITONLY
                else "it is read-only")
-        raise _fail(f'Encountered unexpected configuration parameter: "{path}" ({mode}: {why})',
+        raise fail(f'Encountered unexpected configuration parameter: "{path}" ({mode}: {why})',
                     path, "access mode")
     if run.state is not None and spec.states is not None and run.state not in spec.states:
-        raise _fail(f'Encountered unexpected configuration parameter: "{path}" (not allowed in state '
+        raise fail(f'Encountered unexpected configuration parameter: "{path}" (not allowed in state '
                     f'"{run.state}", allowed states: {",".join(sorted(spec.states))})', path,
                     "allowed states")
 
 
-def _element(spec: _Spec, n: Any, out: Hash, prefix: str, run: _Run) -> None:
+def _element(spec: Spec, n: Any, out: Hash, prefix: str, run: Run) -> None:
     """Validate the configuration node ``n`` described by ``spec`` into ``out``."""
     # The leaf branch is the hot path of every reconfiguration: keep its calls few.
     key = spec.key
@@ -373,13 +318,13 @@ def _element(spec: _Spec, n: Any, out: Hash, prefix: str, run: _Run) -> None:
             value = n.getValueAs(t)
         else:
             if run.rules.strict:
-                raise _fail(f"Expect '{Types(vtype).name}', but got '{Types(t).name}' for {prefix}{key}",
+                raise fail(f"Expect '{Types(vtype).name}', but got '{Types(t).name}' for {prefix}{key}",
                             prefix + key, "strict")
             value = _cast(n, t, vtype, prefix + key)
+        if spec.checked:   # before the rows: Karabo counts a table's rows first
+            check(spec, value, prefix + key)
         if kind == _TABLE:
             value = [_row(spec, r, f"{prefix}{key}[{i}]", run) for i, r in enumerate(value)]
-        if spec.checked:
-            _check(spec, value, prefix + key)
         out.setAs(key, value, vtype)
         attrs = n.getAttributes()
         if len(attrs):
@@ -393,19 +338,19 @@ def _element(spec: _Spec, n: Any, out: Hash, prefix: str, run: _Run) -> None:
     if kind == _SLOT:
         value = n.getValue()
         if not (isinstance(value, Hash) and not len(value)):
-            raise _fail(f"There is configuration provided for Slot '{prefix}{key}'", prefix + key, "slot")
+            raise fail(f"There is configuration provided for Slot '{prefix}{key}'", prefix + key, "slot")
         return
     if kind == _OUTPUT_SCHEMA:
         value = n.getValue()
         if isinstance(value, Hash) and not len(value):   # as injected by defaults: nothing configured
             out.set(key, Hash())
             return
-        raise _fail(f"Configuring output channel schema is not allowed: '{prefix}{key}'", prefix + key,
+        raise fail(f"Configuring output channel schema is not allowed: '{prefix}{key}'", prefix + key,
                     "output schema")
     # a node
     path = prefix + key
     if t != Types.HASH:
-        raise _fail(f'Parameter "{path}" has incorrect node type, expecting HASH not {Types(t).name}',
+        raise fail(f'Parameter "{path}" has incorrect node type, expecting HASH not {Types(t).name}',
                     path, "node type")
     value = n.getValueAs(t)
     if kind == _NDARRAY and isinstance(value, NDArray):
@@ -444,53 +389,23 @@ def _cast(n: Any, t: int, vtype: int, path: str) -> Any:
             text = n.getValueAs(Types.STRING)
         except (TypeError, ValueError):
             text = ""
-        raise _fail(f'Failed to cast the value of parameter "{path}" from {Types(t).name} to '
+        raise fail(f'Failed to cast the value of parameter "{path}" from {Types(t).name} to '
                     f"{Types(vtype).name} (value as string: '{text}')", path, "type") from None
-
-
-def _check(spec: _Spec, value: Any, path: str) -> None:
-    """Options, limits and sizes."""
-    if spec.sized:
-        size = len(value)
-        if spec.minSize is not None and size < spec.minSize:
-            raise _fail(f'Number of elements ({size}) for (vector-)parameter "{path}" is smaller than lower '
-                        f"bound ({spec.minSize})", path, "minSize")
-        if spec.maxSize is not None and size > spec.maxSize:
-            raise _fail(f'Number of elements ({size}) for (vector-)parameter "{path}" is greater than upper '
-                        f"bound ({spec.maxSize})", path, "maxSize")
-    if spec.special:
-        if spec.special == "State" and value not in _STATE_NAMES:
-            raise _fail(f"Value '{value}' for parameter \"{path}\" is not a valid state string", path, "state")
-        if spec.special == "AlarmCondition" and value not in _ALARM_NAMES:
-            raise _fail(f"Value '{value}' for parameter \"{path}\" is not a valid alarm string", path, "alarm")
-    if spec.options is not None and not isinstance(value, (list, np.ndarray)) and value not in spec.options:
-        raise _fail(f"Value {_quoted(value, spec.vtype)} for parameter \"{path}\" is not one of the valid "
-                    f"options: {spec.optionsText}", path, "options")
-    if not spec.limited:
-        return
-    if spec.minInc is not None and value < spec.minInc or spec.minExc is not None and value <= spec.minExc:
-        bound = spec.minInc if spec.minInc is not None and value < spec.minInc else spec.minExc
-        raise _fail(f'Value {_quoted(value, spec.vtype)} for parameter "{path}" is out of lower bound '
-                    f"{_quoted(bound, spec.vtype)}", path, "minExc" if bound is spec.minExc else "minInc")
-    if spec.maxInc is not None and value > spec.maxInc or spec.maxExc is not None and value >= spec.maxExc:
-        bound = spec.maxInc if spec.maxInc is not None and value > spec.maxInc else spec.maxExc
-        raise _fail(f'Value {_quoted(value, spec.vtype)} for parameter "{path}" is out of upper bound '
-                    f"{_quoted(bound, spec.vtype)}", path, "maxExc" if bound is spec.maxExc else "maxInc")
 
 
 # Table rows are always completed with their columns' defaults and never time-stamped (as in Karabo).
 _ROW_RULES = ValidationRules(injectDefaults=True, allowMissingKeys=False, injectTimestamps=False)
 
 
-def _row(spec: _Spec, row: Any, path: str, run: _Run) -> Hash:
+def _row(spec: Spec, row: Any, path: str, run: Run) -> Hash:
     if not isinstance(row, Hash):
-        raise _fail(f'Row {path} of table must be a Hash, not {type(row).__name__}', path, "type")
+        raise fail(f'Row {path} of table must be a Hash, not {type(row).__name__}', path, "type")
     out = Hash()
-    _node(spec.row, row, out, path + ".", _Run(_ROW_RULES, None, False, None))
+    _node(spec.row, row, out, path + ".", _run(_ROW_RULES, None, False, None))
     return out
 
 
-def _check_ndarray(spec: _Spec, array: NDArray, path: str) -> None:
+def _check_ndarray(spec: Spec, array: NDArray, path: str) -> None:
     """The array's type and shape must match the declared ones (declared extent 0: any)."""
     children = spec.children or {}
     declared_type = children.get("type")
@@ -499,12 +414,12 @@ def _check_ndarray(spec: _Spec, array: NDArray, path: str) -> None:
         want = Types(int(declared_type.default))
         got = Types.fromDtype(data.dtype)
         if got != want:
-            raise _fail(f'NDArray "{path}" holds {got.name} data, but the schema requires {want.name}',
+            raise fail(f'NDArray "{path}" holds {got.name} data, but the schema requires {want.name}',
                         path, "ndarray type")
     declared_shape = children.get("shape")
     if declared_shape is not None and declared_shape.default is not _MISSING:
         want_shape = [int(x) for x in declared_shape.default]
         if want_shape and (len(want_shape) != data.ndim
                            or any(w and w != g for w, g in zip(want_shape, data.shape, strict=True))):
-            raise _fail(f'NDArray "{path}" has shape {list(data.shape)}, but the schema requires '
+            raise fail(f'NDArray "{path}" has shape {list(data.shape)}, but the schema requires '
                         f"{want_shape} (0: any extent)", path, "ndarray shape")

@@ -263,9 +263,19 @@ class SignalSlotable:
         return self._failAll(f"instance {self.instanceId} is shutting down")
 
     def setBrokerConnected(self, connected: bool) -> list:
-        """Record broker loss/recovery; on loss every waiting request fails at once (nothing waits forever)."""
-        self.brokerConnected = connected
-        return [] if connected else self._failAll("connection to the broker lost")
+        """Record broker loss/recovery; on loss every waiting request fails at once (nothing waits forever).
+
+        On recovery an online instance announces itself again (and a tracker rediscovers the others):
+        a restarted broker forgot everybody, and the others may have declared us gone meanwhile.
+        """
+        wasConnected, self.brokerConnected = self.brokerConnected, connected
+        if not connected:
+            return self._failAll("connection to the broker lost")
+        if not wasConnected and self.online:
+            self._broadcast("slotInstanceNew", self.instanceId, self.instanceInfo)
+            if self.trackTopology:
+                self._broadcast("slotDiscover", self.instanceId)
+        return []
 
     # ---- outgoing -----------------------------------------------------------------------------------
 

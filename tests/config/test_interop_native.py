@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pykarabo.alarms import AlarmCondition
-from pykarabo.states import State, StateSignifier
+from pykarabo.states import MiddlelayerStateSignifier, State, StateSignifier
 from pykarabo.timestamp import TIME_UNITS, Epochstamp, Timestamp
 from pykarabo.units import MetricPrefix, Unit
 
@@ -43,7 +43,8 @@ result["units"] = [[u.name, u.value] for u in Unit]
 result["prefixes"] = [[p.name, p.value] for p in MetricPrefix]
 cases = json.loads(sys.stdin.read())
 result["mdl_signifier"] = [
-    StateSignifier(**{k: State(v) for k, v in options.items()}).returnMostSignificant([State(s) for s in states]).name
+    StateSignifier(**{k: [State(x) for x in v] if k == "trumplist" else State(v) for k, v in options.items()})
+    .returnMostSignificant([State(s) for s in states]).name
     for states, options in cases["signifier"]
 ]
 
@@ -126,6 +127,26 @@ SIGNIFIER_CASES = [
     (["OFF", "OPENING", "HEATED"], {}),
 ]
 
+
+
+def _random_signifier_cases() -> list[tuple[list[str], dict]]:
+    """Reproducible random inputs, options and trump lists: ties, unlisted states and ordering."""
+    rng = random.Random(20240105)
+    names = [s.value for s in State]
+    cases = []
+    for _ in range(400):
+        options = {}
+        if rng.random() < 0.5:
+            options["staticMoreSignificant"] = rng.choice(["ACTIVE", "PASSIVE"])
+            options["changingMoreSignificant"] = rng.choice(["INCREASING", "DECREASING"])
+        if rng.random() < 0.3:
+            options["trumplist"] = rng.sample(names, rng.randint(1, 6))
+        cases.append((rng.sample(names, rng.randint(1, 6)), options))
+    return cases
+
+
+RANDOM_SIGNIFIER_CASES = _random_signifier_cases()
+
 PRECISIONS = ["ATTOSEC", "FEMTOSEC", "PICOSEC", "NANOSEC", "MICROSEC", "MILLISEC", "ONESECOND"]
 
 
@@ -155,7 +176,7 @@ def reference() -> dict:
     if python is None or not python.exists():
         pytest.skip(f"no Karabo 3 interpreter (set PYKARABO_KARABO_PYTHON or create a venv at {DEFAULT_VENV})")
     cases = {
-        "signifier": SIGNIFIER_CASES,
+        "signifier": SIGNIFIER_CASES + RANDOM_SIGNIFIER_CASES,
         "precisions": PRECISIONS,
         "stamps": _sample_stamps(),
         "texts": PARSE_TEXTS,
@@ -204,6 +225,17 @@ def test_signifier_matches_middlelayer_on_common_cases(reference):
         StateSignifier(**{k: State(v) for k, v in options.items()}).returnMostSignificant(states).name
         for states, options in SIGNIFIER_CASES
     ]
+    assert ours == reference["mdl_signifier"][: len(SIGNIFIER_CASES)]
+
+
+def _options(options: dict) -> dict:
+    return {k: [State(x) for x in v] if k == "trumplist" else State(v) for k, v in options.items()}
+
+
+def test_middlelayer_signifier_matches_middlelayer_everywhere(reference):
+    cases = SIGNIFIER_CASES + RANDOM_SIGNIFIER_CASES
+    ours = [MiddlelayerStateSignifier(**_options(options)).returnMostSignificant(states).name
+            for states, options in cases]
     assert ours == reference["mdl_signifier"]
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pykarabo.states import State, StateSignifier
+from pykarabo.states import MiddlelayerStateSignifier, State, StateSignifier
 
 states = st.sampled_from(list(State))
 state_lists = st.lists(states, min_size=1, max_size=8)
@@ -246,3 +246,25 @@ def test_descendants_never_outrank_their_listed_base(signifier, state):
     trumps = signifier.getTrumpList()
     if state not in trumps and state.parent is not None:
         assert signifier.rankedAt(state) == signifier.rankedAt(state.parent)
+
+
+@pytest.mark.parametrize(
+    ("given_states", "options", "bound", "middlelayer"),
+    [
+        (["MOVING", "INCREASING"], {}, "INCREASING", "MOVING"),
+        (["RAMPING_DOWN", "COOLING"], {}, "COOLING", "COOLING"),
+        (["COOLING", "RAMPING_DOWN"], {}, "RAMPING_DOWN", "COOLING"),
+        (["NORMAL", "COOLED"], {"changingMoreSignificant": State.INCREASING}, "COOLED", "NORMAL"),
+        (["ON", "OFF"], {}, "OFF", "OFF"),
+    ],
+)
+def test_bound_and_middlelayer_orderings_differ_as_documented(given_states, options, bound, middlelayer):
+    assert StateSignifier(**options).returnMostSignificant(given_states) == bound
+    assert MiddlelayerStateSignifier(**options).returnMostSignificant(given_states) == middlelayer
+
+
+def test_middlelayer_ranks_are_unique():
+    signifier = MiddlelayerStateSignifier([State.ON, State.ERROR])
+    ranks = [signifier.rankedAt(s) for s in State]
+    assert sorted(ranks) == list(range(1, len(State) + 1))
+    assert signifier.getTrumpList()[-2:] == [State.ON, State.ERROR]

@@ -5,6 +5,8 @@ import socket
 import threading
 import zlib
 
+import pytest
+
 from pykarabo.cli import main
 from pykarabo.cli.pipe import payload
 
@@ -31,3 +33,20 @@ def test_send_recv_json(capsys):
     assert all(x["crc32"] == zlib.crc32(payload(x["trainId"], (8, 4), "uint16").tobytes()) for x in items)
     summary = [x["summary"] for x in lines if "summary" in x and "items" in x["summary"] and "sources" in x["summary"]]
     assert summary[0]["items"] == 8 and summary[0]["endOfStream"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["recv", "nohost"], "expected HOST:PORT"),
+    (["send", "--shape", "4,x"], "positive integers separated by commas"),
+    (["send", "--shape", "4,0"], "positive integers separated by commas"),
+    (["send", "--dtype", "nonsense"], "numeric numpy dtype"),
+    (["send", "--n", "-1"], "must be at least 0"),
+    (["send", "--rate", "fast"], "expected a number"),
+    (["recv", "h:1", "--on-slowness", "queue"], "invalid choice"),
+    (["recv", "h:1", "--max-queue-length", "-2"], "must be at least 0"),
+])
+def test_bad_arguments_are_refused_clearly(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["pipe", *argv])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err

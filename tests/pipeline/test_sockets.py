@@ -278,3 +278,108 @@ def test_asyncio_input_n_to_1_from_threaded_outputs():
             assert sorted((s, t) for s, t, _ in got) == sorted((s, t) for s in ("a:o", "b:o") for t in range(5))
             await inp.close()
         asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_asyncio_wait_times_out_and_unblocks_when_input_disconnects():
+    async def main():
+        async with aio.OutputChannel() as out:
+            inp = await aio.InputChannel([out.connectionInfo], onSlowness="wait", queueCapacity=1).start()
+            await out.waitForInputs(1, timeout=T)
+            out.write(item(0))           # the input never consumes: from the second chunk on, wait
+            await out.update(timeout=T)
+            out.write(item(1))
+            with pytest.raises(KaraboTimeoutError, match="was not ready within 0.3 s"):
+                await out.update(timeout=0.3)
+            asyncio.get_running_loop().call_later(0.2, lambda: asyncio.ensure_future(inp.close()))
+            out.write(item(3))
+            t0 = time.monotonic()
+            await out.update(timeout=T)
+            assert time.monotonic() - t0 < 5
+            idle = await aio.InputChannel([out.connectionInfo]).start()
+            with pytest.raises(KaraboTimeoutError, match="no data within 0.1 s"):
+                await idle.get(timeout=0.1)
+            await idle.close()
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_asyncio_peer_that_stops_reading_is_dropped(caplog):
+    async def main():
+        async with aio.OutputChannel(sendTimeout=0.5) as out:
+            stuck = socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(stuck, ("127.0.0.1", out.port))
+            from pykarabo._core.pipeline import encodeControl, helloHash
+            stuck.send(encodeControl(helloHash("stuck:in")))
+            await out.waitForInputs(1, timeout=T)
+            out.write(Hash("data", np.zeros(32 << 20, np.uint8)), copyAllData=False)
+            await out.update(timeout=T)
+            deadline = time.monotonic() + T
+            while out.inputs() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert out.inputs() == []
+            stuck.close()
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert any("stopped reading" in r.getMessage() for r in caplog.records)
+
+
+def test_asyncio_input_closes_a_garbage_output_reconnects_and_takes_over():
+    async def main():
+        got = []
+
+        async def fake_output(reader, writer):
+            got.append(await reader.read(1000))                  # hello
+            if len(got) == 1:
+                writer.write(struct.pack("<I", 8) + b"notahash" + struct.pack("<I", 0))
+                got.append(await reader.read(1000))              # b"": the input hung up on us
+            writer.close()
+        server = await asyncio.start_server(fake_output, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        inp = await aio.InputChannel([f"127.0.0.1:{port}"], instanceId="same:in", reconnectDelay=(0.05, 0.1)).start()
+        deadline = time.monotonic() + T
+        while len(got) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert b"hello" in got[0] and got[1] == b"" and b"hello" in got[2]    # came back with back-off
+        await inp.close()
+        server.close()
+        async with aio.OutputChannel() as out:                   # takeover by a second input
+            a = await aio.InputChannel([out.connectionInfo], instanceId="same:in", reconnectDelay=(5, 5)).start()
+            await out.waitForInputs(1, timeout=T)
+            b = await aio.InputChannel([out.connectionInfo], instanceId="same:in").start()
+            while a.core.connections() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert a.core.connections() == [] and len(out.inputs()) == 1
+            out.write(item(1), timestamp=(0, 0, 1))
+            await out.update(timeout=T)
+            assert (await b.get(timeout=T))[1].tid == 1
+            await a.close()
+            await b.close()
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_asyncio_waits_share_one_timer_and_each_times_out_on_its_own_deadline():
+    from pykarabo.net.pipeline_asyncio import _Changed
+
+    async def main():
+        changed, state = _Changed(), {"ok": False}
+        loop = asyncio.get_running_loop()
+
+        async def wait(timeout, predicate=lambda: False):
+            t0 = loop.time()
+            try:
+                await changed.waitFor(predicate, timeout, lambda: "late")
+                return "done", loop.time() - t0
+            except KaraboTimeoutError:
+                return "timeout", loop.time() - t0
+        tasks = [asyncio.create_task(wait(t)) for t in (0.4, 0.1, 0.25)]
+        tasks.append(asyncio.create_task(wait(5, lambda: state["ok"])))
+        await asyncio.sleep(0.05)
+        changed.notify()                    # a change that satisfies nobody
+        await asyncio.sleep(0.3)
+        state["ok"] = True
+        changed.notify()
+        results = await asyncio.gather(*tasks)
+        assert [r[0] for r in results] == ["timeout", "timeout", "timeout", "done"]
+        for (_, took), want in zip(results, (0.4, 0.1, 0.25)):
+            assert want - 0.01 <= took < want + 2
+    asyncio.run(asyncio.wait_for(main(), 30))

@@ -19,6 +19,14 @@ class SchemaPeer(PeerProcess):
         """``encodeBinary(Hash("s", schema))`` of the peer's reference device Schema."""
         return base64.b64decode(self.ask(op="schema", api=api)["data"])
 
+    def overwrite_errors(self) -> list[str | None]:
+        """Karabo's messages for the refused overwrites of ``schema_peer.overwrite_errors``."""
+        return self.ask(op="overwrite_errors")["errors"]
+
+    def regex(self, regex: str, values: list[str], vectors: list[list[str]]) -> dict:
+        """Whether middlelayer's RegexString / VectorRegexString with ``regex`` accept each value."""
+        return self.ask(op="regex", regex=regex, values=values, vectors=vectors)
+
     def validate(self, schema_bytes: bytes, config: Hash, rules: dict) -> dict:
         """karabind's Validator verdict: ok, message, result (bytes or None)."""
         reply = self.ask(op="validate", schema=base64.b64encode(schema_bytes).decode(),

@@ -1,6 +1,6 @@
 """A device Schema with every element kind, declared through pykarabo.schema.elements (shared by the tests)."""
 
-from pykarabo import Types
+from pykarabo import Hash, Types
 from pykarabo.access import AccessLevel, AccessMode, ArchivePolicy, Assignment
 from pykarabo.schema import (
     AlarmElement,
@@ -41,6 +41,7 @@ def device_schema() -> Schema:
         NodeElement("node", displayedName="N"),
         LeafElement("node.x", Types.INT64, assignment=Assignment.INTERNAL, defaultValue=1),
         TableElement("table", row, defaultValue=[], accessMode=RW),
+        TableElement("rows", row, defaultValue=[Hash("a", 1)], minSize=1, maxSize=2, accessMode=RW),
         NDArrayElement("arr", dtype=Types.FLOAT, shape=[10]),
         SlotElement("start", allowedStates=[State.OFF]),
         LeafElement("bb", Types.BOOL, accessMode=AccessMode.READONLY, defaultValue=True),

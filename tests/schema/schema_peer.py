@@ -3,9 +3,13 @@
 One JSON request per stdin line, one JSON reply per line; the first line written is
 ``{"ready": [capabilities]}`` ("native": karabo.native descriptors, "cpp": karabind).  Requests:
 
-* ``{"op": "schema", "api": "mdl" | "bound"}`` -> ``{"data": b64}``: ``encodeBinary(Hash("s", schema))``
-  of a device Schema with every element kind, built with middlelayer descriptors (karabo.native)
-  or with the bound/C++ builders (karabind).
+* ``{"op": "schema", "api": "mdl" | "bound" | "overwritten"}`` -> ``{"data": b64}``:
+  ``encodeBinary(Hash("s", schema))`` of a device Schema with every element kind, built with
+  middlelayer descriptors (karabo.native) or with the bound/C++ builders (karabind), the latter
+  also after a derived class's OVERWRITE_ELEMENTs.
+* ``{"op": "regex", "regex": str, "values": [...], "vectors": [[...]]}`` -> ``{"string": [bool],
+  "vector": [bool]}``: whether middlelayer's RegexString / VectorRegexString accept each value.
+* ``{"op": "overwrite_errors"}`` -> ``{"errors": [...]}``: Karabo's messages for refused overwrites.
 * ``{"op": "validate", "schema": b64, "config": b64, "rules": {...}}`` -> ``{"ok", "message", "result": b64}``:
   karabind's ``Validator`` on the Schema in ``Hash("s", schema)`` bytes.
 * ``{"op": "read", "schema": b64}`` -> ``{"paths": {...}, "roundtrip": b64}``: what karabind's
@@ -15,6 +19,8 @@ One JSON request per stdin line, one JSON reply per line; the first line written
 import base64
 import json
 import sys
+
+import numpy as np
 
 caps = []
 try:
@@ -94,6 +100,8 @@ def bound_schema():
     kb.INT32_ELEMENT(row).key("a").assignmentOptional().defaultValue(1).reconfigurable().commit()
     kb.TABLE_ELEMENT(s).key("table").setColumns(row).assignmentOptional().defaultValue([]) \
         .reconfigurable().commit()
+    kb.TABLE_ELEMENT(s).key("rows").setColumns(row).minSize(1).maxSize(2).assignmentOptional() \
+        .defaultValue([kb.Hash("a", 1)]).reconfigurable().commit()
     kb.NDARRAY_ELEMENT(s).key("arr").dtype(kb.Types.FLOAT).shape([10]).commit()
     kb.SLOT_ELEMENT(s).key("start").allowedStates(State.OFF).commit()
     kb.BOOL_ELEMENT(s).key("bb").readOnly().initialValue(True).commit()
@@ -101,7 +109,62 @@ def bound_schema():
     kb.INT32_ELEMENT(data).key("count").readOnly().commit()
     kb.OUTPUT_CHANNEL(s).key("output").dataSchema(data).commit()
     kb.INPUT_CHANNEL(s).key("input").commit()
+    kb.STATE_ELEMENT(s).key("state").commit()
+    kb.ALARM_ELEMENT(s).key("alarmCondition").commit()
     return s
+
+
+def overwritten_schema():
+    """``bound_schema()`` after a derived class's OVERWRITE_ELEMENTs (mirrored in tests/schema/test_overwrite.py)."""
+    from karabo.common.states import State
+
+    s = bound_schema()
+    kb.OVERWRITE_ELEMENT(s).key("state").setNewOptions(State.ON, State.OFF).setNewDefaultValue(State.OFF).commit()
+    kb.OVERWRITE_ELEMENT(s).key("i32").setNewDisplayedName("Gain").setNewDescription("new").setNewMinInc(-5) \
+        .setNewMaxExc(50).setNewDefaultValue(-1).setNowExpertAccess().setNowInit().setNewTags(["x", "y"]).commit()
+    kb.OVERWRITE_ELEMENT(s).key("init").setNewOptions("a,b,c").setNewDefaultValue("c").setNowReconfigurable() \
+        .setNewAllowedStates(State.ON).commit()
+    # a numpy float32: karabind types a plain float DOUBLE, whatever the element's type
+    kb.OVERWRITE_ELEMENT(s).key("mand").setNewAssignmentOptional().setNewDefaultValue(np.float32(2.5)) \
+        .setNowReadOnly().commit()
+    kb.OVERWRITE_ELEMENT(s).key("d").setNewUnit(kb.Schema.AMPERE).setNewMetricPrefix(kb.Schema.MICRO) \
+        .setNowObserverAccess().commit()
+    kb.OVERWRITE_ELEMENT(s).key("vec").setNewMinSize(2).setNewMaxSize(3).commit()
+    kb.OVERWRITE_ELEMENT(s).key("node.x").setNewAssignmentMandatory().commit()
+    kb.OVERWRITE_ELEMENT(s).key("start").setNewAllowedStates(State.ON, State.ERROR).commit()
+    return s
+
+
+def overwrite_errors():
+    """The errors of overwrites Karabo refuses, one a line (first line of each message)."""
+    from karabo.common.states import State
+
+    attempts = [
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("state").setNewDisplayedName("x").commit(),
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("nope").commit(),
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("table").setNewMinInc(1).commit(),
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("init").setNewOptions(State.ON).commit(),
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("state").setNewOptions("ON,OFF").commit(),
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("alarmCondition").setNewOptions(State.ON).commit(),
+        lambda s: kb.OVERWRITE_ELEMENT(s).key("state").setNowReconfigurable().commit(),
+    ]
+    out = []
+    for attempt in attempts:
+        try:
+            attempt(bound_schema())
+            out.append(None)
+        except Exception as e:  # noqa: BLE001 - the message is the data
+            out.append(str(e).splitlines()[0])
+    return out
+
+
+def accepts(descriptor, value):
+    """Whether a middlelayer descriptor's check lets ``value`` through."""
+    try:
+        descriptor.check(value)
+        return True
+    except Exception:  # noqa: BLE001 - KaraboError, or whatever the descriptor raises
+        return False
 
 
 def encode_schema(schema):
@@ -162,8 +225,16 @@ for line in sys.stdin:
     try:
         op = request["op"]
         if op == "schema":
-            schema = mdl_schema() if request["api"] == "mdl" else bound_schema()
+            schema = {"mdl": mdl_schema, "bound": bound_schema,
+                      "overwritten": overwritten_schema}[request["api"]]()
             reply = {"data": base64.b64encode(encode_schema(schema)).decode()}
+        elif op == "regex":
+            string = kn.RegexString(regex=request["regex"])
+            vector = kn.VectorRegexString(regex=request["regex"])
+            reply = {"string": [accepts(string, v) for v in request["values"]],
+                     "vector": [accepts(vector, v) for v in request["vectors"]]}
+        elif op == "overwrite_errors":
+            reply = {"errors": overwrite_errors()}
         elif op == "validate":
             schema = load_schema(request["schema"])
             config = _ser.load(base64.b64decode(request["config"]))

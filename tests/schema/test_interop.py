@@ -3,8 +3,9 @@
 import pytest
 
 from pykarabo import Hash, Types, decodeBinary, encodeBinary
+from pykarabo.access import AccessMode
 from pykarabo.errors import ValidationError
-from pykarabo.schema import Schema, ValidationRules, Validator
+from pykarabo.schema import LeafElement, Schema, ValidationRules, Validator, commitAll
 from tests.schema.device_schema import device_schema
 
 pytestmark = pytest.mark.karabo
@@ -82,17 +83,15 @@ def test_mdl_schema_validates_like_karabo(schema_peer, rules):
             assert message.replace("table[0].", "") == theirs["message"].splitlines()[0], config
 
 
-def test_bound_schema_and_ours_agree(schema_peer):
-    """Our declaration of the peer's bound device equals Karabo's Schema on every attribute that matters."""
-    theirs = decodeBinary(schema_peer.schema_bytes("bound"))["s"]
-    mine = device_schema()
-    # volatile presentation attributes of the bound builders that our element layer does not write
-    skip = {"overwriteRestrictions", "description", "displayedName", "unitEnum", "unitName",
-            "metricPrefixEnum", "metricPrefixName", "unitSymbol", "metricPrefixSymbol", "displayType"}
+def assert_same_attributes(theirs: Schema, mine: Schema) -> None:
+    """Every path of ``theirs`` is in ``mine`` with equal attributes, of equal types (extra ones allowed)."""
+    # presentation attributes of the bound builders that our element layer writes differently or not at all
+    skip = {"description", "displayedName", "unitEnum", "unitName", "metricPrefixEnum", "metricPrefixName",
+            "unitSymbol", "metricPrefixSymbol", "displayType", "rowSchema"}
     for path in theirs.getPaths():
         assert mine.has(path), path
-        a = {k: v for k, v in theirs.hash.getAttributes(path).items() if k not in skip and k != "rowSchema"}
-        b = {k: v for k, v in mine.hash.getAttributes(path).items() if k not in skip and k != "rowSchema"}
+        a = {k: v for k, v in theirs.hash.getAttributes(path).items() if k not in skip}
+        b = {k: v for k, v in mine.hash.getAttributes(path).items() if k not in skip}
         for key in a:
             assert key in b, (path, key)
             t = theirs.hash.getAttributeType(path, key)
@@ -101,6 +100,11 @@ def test_bound_schema_and_ours_agree(schema_peer):
             x.setAs("v", a[key], t)
             y.setAs("v", b[key], t)
             assert x.fullyEqual(y), (path, key, a[key], b[key])
+
+
+def test_bound_schema_and_ours_agree(schema_peer):
+    """Our declaration of the peer's bound device equals Karabo's Schema on every attribute that matters."""
+    assert_same_attributes(decodeBinary(schema_peer.schema_bytes("bound"))["s"], device_schema())
 
 
 def test_karabo_reads_our_schema(schema_peer):
@@ -136,7 +140,10 @@ def test_our_schema_validates_like_karabo(schema_peer, rules):
     for config in MDL_CONFIGS[:13] + [Hash("mand", 1.0, "d", 3.0), Hash("mand", 1.0, "node.x", 4),
                                       Hash("mand", 1.0, "table", [Hash("a", 2)]),
                                       Hash("mand", 1.0, "alarmCondition", "warn"),
-                                      Hash("mand", 1.0, "output.schema.count", 1)]:
+                                      Hash("mand", 1.0, "output.schema.count", 1),
+                                      Hash("mand", 1.0, "rows", []),
+                                      Hash("mand", 1.0, "rows", [Hash("a", 1)] * 3),
+                                      Hash("mand", 1.0, "rows", [Hash("a", 1), Hash("a", 2)])]:
         theirs = schema_peer.validate(data, config, rules)
         ok, message, result = ours(config, rules, mine)
         assert ok == theirs["ok"], (config, message, theirs["message"])
@@ -144,3 +151,25 @@ def test_our_schema_validates_like_karabo(schema_peer, rules):
             assert result.fullyEqual(decodeBinary(theirs["result"]), False), config
         else:
             assert message.replace("table[0].", "") == theirs["message"].splitlines()[0], config
+
+
+REGEX_CASES = [
+    ("^[a-z]+[0-9]?$", ["abc1", "Abc", "abc12", "", "x9"]),
+    ("0|1", ["0", "1", "10", "2", "01"]),
+    ("a.*z", ["az", "abcz", "za", "a\nz", "xaz"]),
+    (r"\d{2,3}", ["12", "1", "1234", "ab12"]),
+]
+
+
+@pytest.mark.parametrize(("regex", "values"), REGEX_CASES)
+def test_regex_strings_accepted_like_middlelayer(schema_peer, regex, values):
+    """The C++ Validator ignores ``regex``; we check it as middlelayer's RegexString descriptors do."""
+    vectors = [[v] for v in values] + [values]
+    theirs = schema_peer.regex(regex, values, vectors)
+    rw = AccessMode.RECONFIGURABLE
+    schema = commitAll(Schema("R"), [LeafElement("s", Types.STRING, regex=regex, accessMode=rw),
+                                     LeafElement("v", Types.VECTOR_STRING, regex=regex, accessMode=rw)])
+    for value, accepted in zip(values, theirs["string"], strict=True):
+        assert ours(Hash("s", value), SPARSE, schema)[0] == accepted, value
+    for value, accepted in zip(vectors, theirs["vector"], strict=True):
+        assert ours(Hash("v", value), SPARSE, schema)[0] == accepted, value

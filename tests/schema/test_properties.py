@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pykarabo import Hash, Types, decodeBinary, encodeBinary
 from pykarabo.access import AccessMode
 from pykarabo.errors import ValidationError
-from pykarabo.schema import LeafElement, Schema, ValidationRules, Validator
+from pykarabo.schema import LeafElement, NodeElement, Schema, ValidationRules, Validator
 from tests.strategies import INT_RANGES, SCHEMA_STATES, schema_configurations, schema_values, schemas
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,3 +108,42 @@ def test_random_schemas_roundtrip_binary(schema):
     for path in schema.getPaths():
         if schema.isLeaf(path):
             assert back.getValueType(path) == schema.getValueType(path)
+
+
+VECTORS = (Types.VECTOR_INT32, Types.VECTOR_UINT8, Types.VECTOR_DOUBLE, Types.VECTOR_BOOL, Types.VECTOR_STRING)
+
+
+@FAST
+@given(st.data(), st.sampled_from(VECTORS), st.booleans())
+def test_vectors_outside_sizes_are_rejected(data, t, nested):
+    lo = data.draw(st.integers(0, 4))
+    hi = data.draw(st.integers(lo, lo + 4))
+    size = data.draw(st.integers(0, hi + 4).filter(lambda n: n < lo or n > hi))
+    path = "n.v" if nested else "v"
+    schema = Schema("S")
+    if nested:
+        NodeElement("n").commit(schema)
+    LeafElement(path, t, accessMode=AccessMode.RECONFIGURABLE, minSize=lo, maxSize=hi).commit(schema)
+    config = Hash()
+    config.setAs(path, data.draw(st.lists(schema_values(t.elementType), min_size=size, max_size=size)), t)
+    for rules in RULE_SETS:
+        with pytest.raises(ValidationError, match=f'for \\(vector-\\)parameter "{path}" is') as info:
+            Validator(rules).validate(schema, config, reconfiguring=True)
+        assert info.value.path == path and info.value.rule == ("minSize" if size < lo else "maxSize")
+
+
+@FAST
+@given(st.data())
+def test_accepted_reconfigurations_touch_only_reconfigurable_leaves(data):
+    schema = data.draw(schemas())
+    config = data.draw(schema_configurations(schema))
+    state = data.draw(st.sampled_from(SCHEMA_STATES))
+    try:
+        out = Validator(SPARSE).validate(schema, config, reconfiguring=True, currentState=state)
+    except ValidationError as e:
+        assert e.path and f"{e.path}" in str(e)
+        return
+    for path in out.getPaths():
+        assert schema.getAccessMode(path) == AccessMode.RECONFIGURABLE, path
+        assert not schema.hasAllowedStates(path) or state in schema.getAllowedStates(path), path
+    assert Validator(SPARSE).validate(schema, out, reconfiguring=True, currentState=state).fullyEqual(out)

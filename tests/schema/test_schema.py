@@ -158,7 +158,7 @@ def test_sub_schemas():
     assert s.subSchemaByPaths({"node.x", "i32"}).getPaths() == ["i32", "node.x"]
     assert s.subSchemaByPaths({"node.x"}).getDisplayedName("node") == "N"
     write_on = s.subSchemaByRules(AssemblyRules(AccessType.WRITE, State.ON))
-    assert write_on.getPaths() == ["i32", "mand", "d", "vec", "table"]
+    assert write_on.getPaths() == ["i32", "mand", "d", "vec", "table", "rows"]
     write_any = s.subSchemaByRules(AssemblyRules(AccessType.WRITE))
     assert "start" in write_any.getPaths() and "node" not in write_any.getKeys()
     observer = s.subSchemaByRules(AssemblyRules(accessLevel=AccessLevel.OPERATOR))

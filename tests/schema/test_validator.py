@@ -5,7 +5,8 @@ import pytest
 
 from pykarabo import Hash, NDArray, Types
 from pykarabo.errors import ValidationError
-from pykarabo.schema import ValidationRules, Validator
+from pykarabo.access import AccessMode
+from pykarabo.schema import LeafElement, Schema, TableElement, ValidationRules, Validator, commitAll
 from pykarabo.states import State
 from pykarabo.timestamp import Epochstamp, Timestamp
 from tests.schema.device_schema import device_schema
@@ -169,3 +170,78 @@ def test_schema_edit_invalidates_compiled_form():
     s.setMaxInc("i32", 10)
     with pytest.raises(ValidationError, match="upper bound 10"):
         v.validate(s, Hash("i32", 50))
+
+
+def regex_schema():
+    rw = AccessMode.RECONFIGURABLE
+    return commitAll(Schema("R"), [
+        LeafElement("rx", Types.STRING, regex="^[a-z]+[0-9]?$", classId="RegexString", defaultValue="ab",
+                    accessMode=rw),
+        LeafElement("vrx", Types.VECTOR_STRING, regex="0|1", defaultValue=["0"], accessMode=rw),
+        LeafElement("blob", Types.BYTE_ARRAY, maxSize=4, accessMode=rw),
+    ])
+
+
+def test_regex_pattern_checked_like_middlelayer():
+    s, v = regex_schema(), Validator(SPARSE)
+    assert v.validate(s, Hash("rx", "abc1", "vrx", ["1", "0", "10"]))["rx"] == "abc1"   # match() anchors the start only
+    with pytest.raises(ValidationError) as info:
+        v.validate(s, Hash("rx", "Abc"))
+    assert str(info.value) == "Value 'Abc' for parameter \"rx\" does not comply with regex pattern ^[a-z]+[0-9]?$"
+    assert (info.value.path, info.value.rule) == ("rx", "regex")
+    with pytest.raises(ValidationError, match=r"Value '2' at index 1 of parameter \"vrx\" does not comply"):
+        v.validate(s, Hash("vrx", ["0", "2"]))
+    with pytest.raises(ValueError, match='Default value of "rx2" is invalid'):
+        LeafElement("rx2", Types.STRING, regex="^a", defaultValue="b").commit(regex_schema())
+
+
+def test_sizes_of_tables_and_byte_arrays():
+    e = fails(Hash("mand", 1, "rows", []), "Table at 'rows' must have at least 1 row; it has 0.")
+    assert (e.path, e.rule) == ("rows", "minSize")
+    fails(Hash("mand", 1, "rows", [Hash("a", 1)] * 3), "Table at 'rows' must have no more than 2 rows; it has 3.")
+    # the rows are counted before they are validated, as Karabo does
+    fails(Hash("mand", 1, "rows", [Hash("a", "x")] * 3), "Table at 'rows' must have no more than 2 rows; it has 3.")
+    with pytest.raises(ValidationError, match=r'Number of elements \(5\) for \(vector-\)parameter "blob"'):
+        Validator(SPARSE).validate(regex_schema(), Hash("blob", bytearray(5)))
+
+
+def test_sizes_checked_when_defaults_are_injected_and_in_table_rows():
+    rw = AccessMode.RECONFIGURABLE
+    row = commitAll(Schema(), [LeafElement("v", Types.VECTOR_INT32, minSize=2, defaultValue=[1, 2], accessMode=rw)])
+    s = commitAll(Schema("T"), [TableElement("t", row, defaultValue=[Hash()], accessMode=rw)])
+    assert list(Validator().validate(s, Hash())["t"][0]["v"]) == [1, 2]
+    with pytest.raises(ValidationError, match=r'Number of elements \(1\) for \(vector-\)parameter "t\[0\].v"'):
+        Validator(SPARSE).validate(s, Hash("t", [Hash("v", [1])]))
+    with pytest.raises(ValueError, match=r'Default value of "v" is invalid: Number of elements \(0\)'):
+        LeafElement("v", Types.VECTOR_INT32, minSize=2, defaultValue=[]).commit(Schema())
+
+
+def test_rules_that_do_not_fit_the_type_are_refused_at_declaration():
+    for kw, t, message in ((dict(minInc=1), Types.STRING, "limits apply to numeric scalars"),
+                           (dict(maxExc=1), Types.VECTOR_INT32, "limits apply to numeric scalars"),
+                           (dict(minSize=1), Types.INT32, "sizes apply to vectors"),
+                           (dict(regex="a"), Types.INT32, "patterns apply to STRING and VECTOR_STRING")):
+        with pytest.raises(TypeError, match=message):
+            LeafElement("x", t, **kw)
+    with pytest.raises(ValueError, match="not a valid pattern"):
+        LeafElement("x", Types.STRING, regex="(")
+    s = Schema()
+    with pytest.raises(ValueError, match=r'minInc \(5\) of "x" does not leave room below maxExc \(5\)'):
+        LeafElement("x", Types.INT32, minInc=5, maxExc=5).commit(s)
+    assert not s.has("x")
+
+
+def test_sparse_leaves_keep_their_attributes_and_get_fresh_copies():
+    stamp = Timestamp(Epochstamp(100, 5), 42)
+    given = Hash("i32", 4, "vec", [1.0], "init", "a")
+    given.setAttribute("i32", "tid", 7, Types.UINT64)       # an incomplete time stamp is replaced
+    given.setAttribute("i32", "note", ["x"])
+    out = Validator(ValidationRules(injectDefaults=False)).validate(device_schema(), given, stamp)
+    assert out.getAttribute("i32", "tid") == 42 and out.getAttribute("i32", "note") == ["x"]
+    assert out.getAttribute("i32", "sec") == 100 and out.getAttributeType("i32", "frac") is Types.UINT64
+    out.setAttribute("i32", "tid", 1, Types.UINT64)
+    out.getAttribute("i32", "note").append("y")
+    assert given.getAttribute("i32", "tid") == 7 and given.getAttribute("i32", "note") == ["x"]
+    assert Timestamp.fromHashAttributes(out.getAttributes("init")) == stamp
+    out.setAttribute("init", "tid", 1, Types.UINT64)
+    assert Timestamp.fromHashAttributes(out.getAttributes("vec")) == stamp   # stamps are not shared

@@ -4,7 +4,8 @@ Every backend has one API, shaped after AMQP so that RabbitMQ fits it unchanged:
 ``publish(exchange, routingKey, header, body)`` with exchange suffixes ``Slots``/``Global_Slots``/``Signals``,
 ``subscribe(exchange, bindingKey)`` with AMQP topic patterns (``*`` one word, ``#`` any number of words),
 and callbacks ``onMessage(exchange, routingKey, header, body)`` and ``onConnection(connected)`` called from
-the backend's own thread. Supported URLs: ``embedded://127.0.0.1:PORT`` (the default, no service needed).
+the backend's own thread. Supported URLs: ``embedded://127.0.0.1:PORT`` (the default, no service needed) and
+``amqp://user:password@host:port`` / ``amqps://...`` (RabbitMQ, Karabo 3's broker; several URLs are tried in order).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import getpass
 import os
 from typing import Callable, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from pykarabo.errors import KaraboError
 
 __all__ = ["Backend", "MessageHandler", "brokerUrls", "brokerTopic", "createBackend", "matchBindingKey",
-           "DEFAULT_URL"]
+           "redactUrl", "DEFAULT_URL"]
 
 DEFAULT_URL = "embedded://127.0.0.1:47770"
 
@@ -24,7 +26,11 @@ MessageHandler = Callable[[str, str, bytes, "bytes | None"], None]
 
 
 class Backend(Protocol):
-    """What a broker backend offers the messaging transports."""
+    """What a broker backend offers the messaging transports.
+
+    A backend whose class sets ``canShareLoop = True`` also takes ``start(..., loop=loop)``: it then runs
+    in that (running) asyncio loop and calls back from it, instead of from a thread of its own.
+    """
 
     url: str
     topic: str
@@ -69,8 +75,8 @@ def brokerTopic(value: str | None = None) -> str:
         return "karabo"
 
 
-def createBackend(url: str | None = None, topic: str | None = None) -> Backend:
-    """A backend for the first of the broker URLs (see :func:`brokerUrls`)."""
+def createBackend(url: str | None = None, topic: str | None = None, *, instanceId: str | None = None) -> Backend:
+    """A backend for the broker URLs (see :func:`brokerUrls`); ``instanceId`` names an AMQP queue."""
     urls = brokerUrls(url)
     topic = brokerTopic(topic)
     if topic.endswith("_beats"):
@@ -81,8 +87,20 @@ def createBackend(url: str | None = None, topic: str | None = None) -> Backend:
         from pykarabo.net.broker.embedded import EmbeddedBackend
         return EmbeddedBackend(first, topic)
     if scheme in ("amqp", "amqps"):
-        raise KaraboError("the AMQP (RabbitMQ) backend is not implemented yet; use embedded://")
-    raise KaraboError(f"unsupported broker URL {first!r} (expected embedded://host:port or amqp://...)")
+        if any(u.partition("://")[0] not in ("amqp", "amqps") for u in urls):
+            raise KaraboError("all broker URLs must be amqp:// or amqps:// when the first one is")
+        from pykarabo.net.broker.amqp import AmqpBackend
+        return AmqpBackend(urls, topic, instanceId)
+    raise KaraboError(f"unsupported broker URL {redactUrl(first)!r} (expected embedded://host:port or amqp://...)")
+
+
+def redactUrl(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe for logs and error messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def matchBindingKey(bindingKey: str, routingKey: str) -> bool:

@@ -35,9 +35,12 @@ class AsyncSignalSlotable(TransportBase):
         """Connect, check that our id is unique, announce ourselves and start heartbeats."""
         self._loop = asyncio.get_running_loop()
         loop = self._loop
-        # Backend callbacks come from its thread; hand them to the loop.
-        self.backend.start(lambda *msg: loop.call_soon_threadsafe(self._onMessage, *msg),
-                           lambda up: loop.call_soon_threadsafe(self._onConnection, up))
+        if getattr(self.backend, "canShareLoop", False):
+            self.backend.start(self._onMessage, self._onConnection, loop=loop)
+        else:
+            # Backend callbacks come from its thread; hand them to the loop.
+            self.backend.start(lambda *msg: loop.call_soon_threadsafe(self._onMessage, *msg),
+                               lambda up: loop.call_soon_threadsafe(self._onConnection, up))
         self._process(self.core.bind() or [])
         if not await asyncio.to_thread(self.backend.sync, timeout):
             self.backend.close()
@@ -117,9 +120,7 @@ class AsyncSignalSlotable(TransportBase):
         self._carryOut(self.core.takeActions())
         for event in events:
             if isinstance(event, SlotCall):
-                task = self._loop.create_task(self._runSlot(event))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._startSlot(event)
             elif isinstance(event, (Reply, ReplyError, ReplyTimeout)):
                 self._settle(self._futures.pop(event.replyId, None), event)
             elif isinstance(event, (InstanceNew, InstanceUpdated, InstanceGone)):
@@ -141,15 +142,34 @@ class AsyncSignalSlotable(TransportBase):
             await asyncio.sleep(_TICK)
             self._process(self.core.tick(time.monotonic()))
 
-    async def _runSlot(self, call: SlotCall) -> None:
+    def _startSlot(self, call: SlotCall) -> None:
+        # Like the middlelayer: a plain function runs at once (no task per message, which is what makes
+        # a proxy keep up with fast updates); a coroutine (any awaitable result) gets its own task.
         handler = self._handlers.get(call.slot)
         if handler is None:
             return
         try:
             result = handler(*call.args)
+        except Exception as exc:
+            self.core.replyError(call, *errorDetails(exc))
+        else:
             if inspect.isawaitable(result):
-                result = await result
-            values = replyValues(result)
+                self._spawn(self._runSlot(call, result), result)
+                return
+            self.core.reply(call, *replyValues(result))
+        self._process([])
+
+    def _spawn(self, coro, awaitable) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if inspect.iscoroutine(awaitable):
+            # A task cancelled before its first step never awaited the slot's coroutine: close it quietly.
+            task.add_done_callback(lambda t: t.cancelled() and awaitable.close())
+
+    async def _runSlot(self, call: SlotCall, awaitable) -> None:
+        try:
+            values = replyValues(await awaitable)
         except asyncio.CancelledError:
             self.core.replyError(call, f"slot {call.slot} of {self.instanceId} was cancelled")
             self._process([])

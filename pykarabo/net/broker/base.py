@@ -25,7 +25,7 @@ class TransportBase:
         self.core = SignalSlotable(instanceId, instanceInfo, heartbeatInterval=heartbeatInterval,
                                    broadcast=broadcast, trackTopology=trackTopology)
         self.backend: Backend = broker if broker is not None and not isinstance(broker, str) \
-            else createBackend(broker, topic)
+            else createBackend(broker, topic, instanceId=instanceId)
         self._handlers: dict[str, Callable] = {}
         self._topologyListeners: list[Callable] = []
 

@@ -1,0 +1,107 @@
+"""``pykarabo shell``: an interactive client like Karabo's ikarabo, with the scripting functions preloaded.
+
+IPython is used when installed (``pip install pykarabo[shell]``), Python's own console otherwise. Every
+function is synchronous here; device ids complete with TAB inside quotes, e.g. ``connectDevice("SIM/<TAB>``.
+"""
+
+from __future__ import annotations
+
+import code
+import time
+
+BANNER = """pykarabo shell on {broker} (topic {topic})
+Scripting functions are loaded: connectDevice, getDevice, setWait, execute, call, waitUntil, instantiate,
+shutdown, getDevices, getServers, ... Device ids complete with TAB inside quotes."""
+
+
+def register(sub) -> None:
+    """Add the ``shell`` subcommand."""
+    p = sub.add_parser("shell", help="interactive Karabo client with the middlelayer scripting functions")
+    p.add_argument("--broker", default=None, help="broker URL (default: $KARABO_BROKER or the embedded broker)")
+    p.add_argument("--topic", default=None, help="broker topic (default: $KARABO_BROKER_TOPIC or the user)")
+    p.add_argument("--plain", action="store_true", help="use Python's console even if IPython is installed")
+    p.set_defaults(func=run)
+
+
+class InstanceIds:
+    """The ids of the instances on the bus, refreshed at most every ``maxAge`` seconds (for completion)."""
+
+    def __init__(self, maxAge: float = 2.0):
+        self.maxAge = maxAge
+        self._ids: list[str] = []
+        self._when = float("-inf")
+
+    def matching(self, prefix: str) -> list[str]:
+        """Ids starting with ``prefix``."""
+        from pykarabo.middlelayer import getClients, getDevices, getServers
+
+        if time.monotonic() - self._when > self.maxAge:
+            self._ids = sorted({*getDevices(), *getServers(), *getClients()})
+            self._when = time.monotonic()
+        return [i for i in self._ids if i.startswith(prefix)]
+
+
+def namespace() -> dict:
+    """What the shell preloads: the whole middlelayer API (scripting functions, Hash, State, ...)."""
+    import pykarabo.middlelayer as mdl
+
+    return {name: getattr(mdl, name) for name in mdl.__all__}
+
+
+def _quotedPrefix(line: str) -> str | None:
+    """The text after an unclosed quote at the end of ``line`` (None if no string is open)."""
+    for quote in ('"', "'"):
+        if line.count(quote) % 2:
+            return line[line.rfind(quote) + 1:]
+    return None
+
+
+def _plainConsole(ns: dict, ids: InstanceIds, banner: str) -> None:
+    try:
+        import readline
+        import rlcompleter
+    except ImportError:   # no line editing on this platform: the console still works
+        code.interact(banner=banner, local=ns)
+        return
+    names = rlcompleter.Completer(ns)
+
+    def complete(text: str, state: int) -> str | None:
+        prefix = _quotedPrefix(readline.get_line_buffer()[:readline.get_endidx()])
+        if prefix is not None:
+            matches = [i[len(prefix) - len(text):] for i in ids.matching(prefix)]
+            return matches[state] if state < len(matches) else None
+        return names.complete(text, state)
+    readline.set_completer(complete)
+    readline.parse_and_bind("tab: complete")
+    code.interact(banner=banner, local=ns)
+
+
+def _ipython(ns: dict, ids: InstanceIds, banner: str) -> None:
+    from IPython.terminal.embed import InteractiveShellEmbed
+
+    shell = InteractiveShellEmbed(user_ns=ns, banner1=banner)
+
+    def matchIds(text: str) -> list[str]:
+        prefix = _quotedPrefix(shell.Completer.text_until_cursor)
+        return [] if prefix is None else ids.matching(prefix)
+    shell.Completer.custom_matchers.append(matchIds)
+    shell()
+
+
+def run(args) -> int:
+    """Join the bus as a client and start the console."""
+    from pykarabo.middlelayer import configureClient
+    from pykarabo.net.broker import brokerTopic, brokerUrls
+
+    configureClient(args.broker, args.topic)
+    ns = namespace()
+    ids = InstanceIds()
+    banner = BANNER.format(broker=brokerUrls(args.broker)[0].split("@")[-1], topic=brokerTopic(args.topic))
+    if not args.plain:
+        try:
+            _ipython(ns, ids, banner)
+            return 0
+        except ImportError:
+            pass
+    _plainConsole(ns, ids, banner)
+    return 0

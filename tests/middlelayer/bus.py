@@ -1,0 +1,67 @@
+"""Running middlelayer tests on a private embedded broker: one loop, a client, devices cleaned up afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+from typing import Any, Awaitable, Callable
+
+from pykarabo.middlelayer import configureClient
+from pykarabo.middlelayer.proxy import getClient, stopClient
+from pykarabo.middlelayer.synchronization import eventLoop
+
+T = 20.0   # bound of every test's coroutine
+_topics = itertools.count()
+
+
+def freePortPair() -> int:
+    """A port p with p and p+1 free on loopback (the embedded broker needs both)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+class Bus:
+    """A private broker URL and topic; :meth:`run` runs a test coroutine with a client and cleans up."""
+
+    def __init__(self) -> None:
+        self.url = f"embedded://127.0.0.1:{freePortPair()}"
+        self.topic = f"mdltest{os.getpid()}_{next(_topics)}"
+        self.devices: list = []
+
+    async def start(self, device: Any) -> Any:
+        """Put ``device`` on the bus (killed when the test ends)."""
+        self.devices.append(device)
+        await device.startInstance(broker=self.url, topic=self.topic)
+        return device
+
+    def run(self, test: Callable[[], Awaitable], timeout: float = T) -> Any:
+        """Run ``test()`` in a fresh loop whose DeviceClient hosts the broker."""
+        configureClient(self.url, self.topic)
+
+        async def main() -> Any:
+            await getClient()   # first on the bus: hosts the broker for the whole test
+            try:
+                return await asyncio.wait_for(test(), timeout)
+            finally:
+                for device in self.devices:
+                    if device._killed is not None and not device._stopping:
+                        await device.slotKillDevice()
+                await stopClient()
+        try:
+            return asyncio.run(main())
+        finally:
+            # a test may also have used the blocking functions, whose client lives in the background loop
+            asyncio.run_coroutine_threadsafe(stopClient(), eventLoop()).result(T)
