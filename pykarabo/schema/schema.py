@@ -195,6 +195,11 @@ class Schema(CoreSchema):
         """Whether the element can be reconfigured at any time."""
         return self.getAccessMode(path) == AccessMode.RECONFIGURABLE
 
+    def hasReconfigurableParameter(self) -> bool:
+        """Whether any property (at any depth) can be reconfigured at run time."""
+        return any(self.isLeaf(p) and self.hasAccessMode(p) and self.isAccessReconfigurable(p)
+                   for p in self.getPaths())
+
     def setAccessMode(self, path: str, accessMode: AccessMode | int) -> None:
         """Change the access mode."""
         self._set(path, "accessMode", int(AccessMode(int(accessMode))), Types.INT32)

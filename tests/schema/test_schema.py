@@ -85,6 +85,11 @@ def test_introspection():
     assert "node.x" in s.getPaths() and "start" in s.getPaths() and "output.schema.count" in s.getPaths()
     with pytest.raises(KeyError, match="nonexist"):
         s.getAccessMode("nonexist")
+    assert s.hasReconfigurableParameter()
+    for path in s.getPaths():
+        if s.isLeaf(path) and s.isAccessReconfigurable(path):
+            s.setAccessMode(path, AccessMode.READONLY)
+    assert not s.hasReconfigurableParameter()
 
 
 def test_setters_keep_types():
