@@ -80,3 +80,10 @@ def test_bench_validate_quick_json_without_karabo():
     res = json.loads(p.stdout)
     assert res["results"]["karabo-cpp"] is None and res["results"]["pykarabo"]["reconfigure (no timestamps)"]
 
+
+def test_bench_bound_quick():
+    out = run("bench_bound.py", timeout=240)   # starts 13 devices: ~30 s
+    for line in ("ratio scaling 2/1 threads: ", "ratio scaling 4/1 threads: ",
+                 "ratio scaling numpy alone 2/1 threads: ",
+                 "ratio 1 thread chain/numpy alone: "):
+        assert line in out, out

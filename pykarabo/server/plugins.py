@@ -8,21 +8,33 @@ import logging
 from importlib.metadata import entry_points
 from typing import Iterable
 
+from pykarabo.bound import PythonDevice
 from pykarabo.middlelayer.device import Device
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENTRY_POINT_GROUPS", "discoverClasses", "loadPlugin"]
+__all__ = ["ENTRY_POINT_GROUPS", "classId", "discoverClasses", "isDeviceClass", "loadPlugin"]
 
 # Karabo's middlelayer group, Karabo's bound group and our own.
 ENTRY_POINT_GROUPS = ("pykarabo.device", "karabo.middlelayer_device", "karabo.bound_device")
 
 
+def isDeviceClass(obj: object) -> bool:
+    """Whether ``obj`` is a device class we can host: a middlelayer ``Device`` or a bound ``PythonDevice``
+    named by ``KARABO_CLASSINFO``."""
+    return inspect.isclass(obj) and (issubclass(obj, Device) or
+                                     (issubclass(obj, PythonDevice) and "__classid__" in vars(obj)))
+
+
+def classId(cls: type) -> str:
+    """Karabo's class id: the ``KARABO_CLASSINFO`` name of a bound class, the class name otherwise."""
+    return vars(cls).get("__classid__", cls.__name__)
+
+
 def _deviceClasses(obj: object) -> list[type]:
     if inspect.isclass(obj):
-        return [obj] if issubclass(obj, Device) else []
-    return [v for v in vars(obj).values()
-            if inspect.isclass(v) and issubclass(v, Device) and v.__module__ == obj.__name__]
+        return [obj] if isDeviceClass(obj) else []
+    return [v for v in vars(obj).values() if isDeviceClass(v) and v.__module__ == obj.__name__]
 
 
 def loadPlugin(spec: str) -> list[type]:
@@ -36,7 +48,7 @@ def loadPlugin(spec: str) -> list[type]:
         raise ValueError(f"cannot load plugin {spec!r}: {exc}") from None
     classes = _deviceClasses(obj)
     if not classes:
-        raise ValueError(f"plugin {spec!r} holds no pykarabo middlelayer Device class")
+        raise ValueError(f"plugin {spec!r} holds no pykarabo device class (middlelayer Device or bound PythonDevice)")
     return classes
 
 
@@ -52,10 +64,10 @@ def discoverClasses(groups: Iterable[str] = ENTRY_POINT_GROUPS, plugins: Iterabl
                 continue
             found = _deviceClasses(obj)
             if not found:
-                log.info("skipping %s of %s: not a pykarabo middlelayer device", ep.name, group)
+                log.info("skipping %s of %s: not a pykarabo device class", ep.name, group)
             for cls in found:
-                classes.setdefault(cls.__name__, cls)
+                classes.setdefault(classId(cls), cls)
     for spec in plugins:
         for cls in loadPlugin(spec):
-            classes[cls.__name__] = cls
+            classes[classId(cls)] = cls
     return classes

@@ -1,4 +1,5 @@
-"""The device server: hosts middlelayer devices in its event loop and starts/kills them on request."""
+"""The device server: hosts middlelayer devices in its event loop, bound devices on their own threads, and
+starts/kills them on request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 from typing import Any
 
 from pykarabo import Hash, Types
+from pykarabo.bound import PythonDevice, startDevice as startBoundDevice
 from pykarabo.device.core import KARABO_VERSION
 from pykarabo.errors import KaraboError
 from pykarabo.middlelayer.configurable import toHash
@@ -102,8 +104,13 @@ class DeviceServer:
             config["log.level"] = self.logLevel
         self._starting.add(deviceId)
         try:
-            device = cls(config)
-            await device.startInstance(self, broker=self.broker, topic=self.topic)
+            if issubclass(cls, PythonDevice):
+                # a bound device blocks while it comes online (uniqueness ping, initial functions)
+                device = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: startBoundDevice(cls, config, broker=self.broker, topic=self.topic, server=self))
+            else:
+                device = cls(config)
+                await device.startInstance(self, broker=self.broker, topic=self.topic)
         except Exception as exc:
             log.exception("device %s of class %s failed to start", deviceId, classId)
             return False, f"Device {deviceId} could not be started: {exc}"
@@ -130,7 +137,8 @@ class DeviceServer:
         cls = self.classes.get(classId)
         if cls is None:
             raise KaraboError(f"Device class {classId!r} is not available on server {self.serverId}")
-        return cls.getClassSchema(), classId, self.serverId
+        schema = cls.getSchema() if issubclass(cls, PythonDevice) else cls.getClassSchema()
+        return schema, classId, self.serverId
 
     async def slotKillServer(self) -> str:
         """Kill every device, then the server (after the reply left)."""
@@ -142,7 +150,9 @@ class DeviceServer:
         """Kill the devices (their destruction hooks run), leave the bus."""
         if self._stopped is None or self._stopped.is_set():
             return
-        await asyncio.gather(*(device.slotKillDevice() for device in list(self.devices.values())),
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, device.slotKillDevice) if isinstance(device, PythonDevice)
+                               else device.slotKillDevice() for device in list(self.devices.values())),
                              return_exceptions=True)
         await self._sigslot.stop()
         log.info("server %s stopped", self.serverId)

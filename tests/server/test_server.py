@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from examples.bound_detector import BoundDetectorModule
 from examples.motor import SimulatedMotor
 from pykarabo.errors import KaraboError
 from pykarabo.middlelayer import (State, configureClient, connectDevice, execute, getClasses, getClassSchema,
@@ -65,6 +66,28 @@ def test_server_starts_and_kills_devices(bus, tmp_path):
     bus.run(test, timeout=40)
 
 
+def test_server_hosts_bound_devices(bus):
+    async def test():
+        server = DeviceServer("BOUND_SERVER", {"BoundDetectorModule": BoundDetectorModule}, broker=bus.url,
+                              topic=bus.topic, init={"TEST/DET/1": {"classId": "BoundDetectorModule", "pulses": 16}})
+        await server.start()
+        try:
+            assert await getClasses("BOUND_SERVER") == ["BoundDetectorModule"]
+            assert (await getClassSchema("BOUND_SERVER", "BoundDetectorModule")).has("frequency")
+            detector = await connectDevice("TEST/DET/1")
+            assert detector.pulses == 16 and detector.classId == "BoundDetectorModule"
+            deviceId = await instantiate("BOUND_SERVER", "BoundDetectorModule", frequency=2.0)
+            assert (await connectDevice(deviceId)).frequency == 2.0
+            assert await shutdown(deviceId)
+            await waitUntil(lambda: deviceId not in server.devices, timeout=10)
+            assert await callSlot("BOUND_SERVER", "slotKillServer") == "BOUND_SERVER"
+            await asyncio.wait_for(server._stopped.wait(), 20)
+            assert server.devices == {}
+        finally:
+            await server.stop()
+    bus.run(test, timeout=60)
+
+
 def test_plugins_are_found_through_entry_points_and_specs(tmp_path, monkeypatch):
     dist = tmp_path / "fake_plugins-1.0.dist-info"
     dist.mkdir()
@@ -81,7 +104,7 @@ def test_plugins_are_found_through_entry_points_and_specs(tmp_path, monkeypatch)
     assert classes["Recorder"] is Recorder and "Foreign" not in classes and "NotADevice" not in classes
     assert loadPlugin("examples.motor") == [loadPlugin("examples.motor:SimulatedMotor")[0],
                                             loadPlugin("examples.motor:ScanMacro")[0]]
-    with pytest.raises(ValueError, match="no pykarabo middlelayer Device"):
+    with pytest.raises(ValueError, match="no pykarabo device class"):
         loadPlugin("tests.server.plugin_devices:NotADevice")
     with pytest.raises(ValueError, match="cannot load plugin"):
         loadPlugin("no_such_module")
