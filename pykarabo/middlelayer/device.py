@@ -384,9 +384,10 @@ class Device(Configurable, ProxyHost):
             return Hash("success", False, "info", Hash())
         return Hash("success", True, "info", runner.connectionInfo())
 
-    async def _slotKillDevice(self) -> None:
+    async def _slotKillDevice(self) -> bool:
         # The reply leaves before the instance does: the shutdown runs after this slot returned.
         self._loop.call_soon(lambda: setattr(self, "_killTask", self._loop.create_task(self.slotKillDevice())))
+        return True   # Karabo's middlelayer replies True (its shutdown() returns this reply)
 
     async def slotKillDevice(self) -> None:
         """Run onDestruction, close channels, cancel our tasks and leave the bus."""

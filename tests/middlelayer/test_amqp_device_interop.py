@@ -1,0 +1,202 @@
+"""Device-level interop on RabbitMQ, one topic: our server and Karabo 3's middlelayer server side by side.
+
+A real middlelayer client (mdl_device_peer.py) drives the SimulatedMotor on our server (``pykarabo server``),
+our middlelayer client drives a device on Karabo's ``MiddleLayerDeviceServer``, and both sides see both servers.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pykarabo.errors import KaraboError
+from pykarabo.middlelayer import (State, call, configureClient, connectDevice, execute, getClasses, getDevice,
+                                  getDevices, getServers, instantiate, setWait, shutdown, waitUntil)
+from pykarabo.middlelayer.proxy import stopClient
+from pykarabo.middlelayer.synchronization import eventLoop
+from pykarabo.signalslot import RemoteError
+from tests.karabo_env import REPO, PeerProcess, require_karabo_python
+
+pytestmark = pytest.mark.karabo
+
+PEER = Path(__file__).with_name("mdl_device_peer.py")
+TOPIC = f"devinterop{os.getpid()}"
+OUR_SERVER, MDL_SERVER = "PYKARABO_SERVER", "KARABO_MDL_SERVER"
+MOTOR, GREETER = "OUR/MOTOR/1", "MDL/GREETER/1"
+T = 30.0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (a server's orderly shutdown), SIGKILL if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _until(condition, timeout: float = T) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="module")
+def karabo():
+    """The Karabo interpreter, skipping when it has no middlelayer."""
+    python = require_karabo_python()
+    probe = subprocess.run([python, "-c", "import karabo.middlelayer"], capture_output=True, text=True,
+                           check=False)
+    if probe.returncode:
+        pytest.skip(f"karabo.middlelayer not importable by {python} (pip install karabo): "
+                    f"{probe.stderr.strip().splitlines()[-1]}")
+    return python
+
+
+@pytest.fixture(scope="module")
+def client(rabbitmq):
+    """Our blocking middlelayer client on the test topic."""
+    configureClient(rabbitmq.url, TOPIC)
+    yield
+    asyncio.run_coroutine_threadsafe(stopClient(), eventLoop()).result(T)
+
+
+@pytest.fixture(scope="module")
+def ourServer(rabbitmq, client, tmp_path_factory):
+    """``pykarabo server`` in a subprocess hosting a SimulatedMotor."""
+    init = {MOTOR: {"classId": "SimulatedMotor", "velocity": 20.0}}
+    with open(tmp_path_factory.mktemp("ours") / "server.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "pykarabo", "server", "--broker", rabbitmq.url, "--topic",
+                                 TOPIC, "--plugins", "examples.motor", "--id", OUR_SERVER, "--init", json.dumps(init)],
+                                cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            if not _until(lambda: MOTOR in getDevices()):
+                log.seek(0)
+                pytest.fail(f"our server did not bring up {MOTOR}: {log.read()[-2000:]}")
+            yield proc
+        finally:
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def mdlServer(karabo, rabbitmq, client, tmp_path_factory):
+    """Karabo's middlelayer server in a subprocess, finding the Greeter class through an entry point."""
+    home = tmp_path_factory.mktemp("karabo")
+    (home / "var" / "data").mkdir(parents=True)   # the server changes into $KARABO/var/data
+    dist = home / "site" / "interop_peer-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: interop-peer\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[karabo.middlelayer_device]\nGreeter = mdl_device_peer:Greeter\n")
+    env = dict(os.environ, KARABO=str(home), KARABO_BROKER=rabbitmq.url, KARABO_BROKER_TOPIC=TOPIC,
+               PYTHONPATH=os.pathsep.join([str(home / "site"), str(PEER.parent)]))
+    init = {GREETER: {"classId": "Greeter", "name": "pykarabo"}}
+    main = "import sys; from karabo.middlelayer.device_server import MiddleLayerDeviceServer as S; sys.exit(S.main())"
+    with open(home / "server.log", "w+") as log:
+        proc = subprocess.Popen([karabo, "-c", main, f"serverId={MDL_SERVER}", "deviceClasses=Greeter",
+                                 f"init={json.dumps(init)}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            if not _until(lambda: GREETER in getDevices()):
+                log.seek(0)
+                pytest.fail(f"Karabo's middlelayer server did not bring up {GREETER}: {log.read()[-2000:]}")
+            yield proc
+        finally:
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def mdlClient(karabo, rabbitmq):
+    """A real middlelayer client (DeviceClientBase) on the test topic."""
+    peer = PeerProcess(karabo, PEER, "mdl_interop_client",
+                       env=dict(os.environ, KARABO_BROKER=rabbitmq.url, KARABO_BROKER_TOPIC=TOPIC))
+    try:
+        yield peer
+    finally:
+        try:
+            peer.close()
+        except subprocess.TimeoutExpired:
+            peer.proc.kill()
+            peer.proc.wait()
+
+
+def test_karabo_client_drives_a_device_on_our_server(mdlClient, ourServer):
+    keys = ["state", "classId", "serverId", "velocity", "position"]
+    assert mdlClient.ask(op="get", deviceId=MOTOR, keys=keys) == {
+        "state": "ON", "classId": "SimulatedMotor", "serverId": OUR_SERVER, "velocity": 20.0, "position": 0.0}
+    assert mdlClient.ask(op="connect", deviceId=MOTOR, keys=["velocity"]) == {"velocity": 20.0}
+    mdlClient.ask(op="setWait", deviceId=MOTOR, key="velocity", value=50.0)
+    with pytest.raises(RuntimeError, match="out of upper bound 100"):
+        mdlClient.ask(op="setWait", deviceId=MOTOR, key="velocity", value=1000.0)
+    mdlClient.ask(op="assign", deviceId=MOTOR, key="targetPosition", value=1.5)
+    mdlClient.ask(op="execute", deviceId=MOTOR, slot="move")
+    mdlClient.ask(op="waitFor", deviceId=MOTOR, values={"state": "ON", "position": 1.5}, timeout=T)
+    assert mdlClient.ask(op="get", deviceId=MOTOR, keys=["position", "velocity"]) == {"position": 1.5,
+                                                                                       "velocity": 50.0}
+    assert mdlClient.ask(op="call", deviceId=MOTOR, slot="distanceTo", args=[4.0]) == {"reply": 2.5}
+    with pytest.raises(RuntimeError, match='"stop" is not allowed in current state "ON"'):
+        mdlClient.ask(op="execute", deviceId=MOTOR, slot="stop")
+
+
+def test_our_client_drives_a_device_on_karabos_server(mdlServer):
+    greeter = connectDevice(GREETER)
+    assert greeter.state == State.ON and greeter.classId == "Greeter" and greeter.serverId == MDL_SERVER
+    assert greeter.name == "pykarabo" and greeter.count == 0
+    setWait(greeter, factor=3.0)
+    assert getDevice(GREETER).factor == 3.0
+    waitUntil(lambda: greeter.factor == 3.0, timeout=T)   # signalChanged may come after the reply
+    greeter.name = "Karabo"
+    waitUntil(lambda: greeter.name == "Karabo", timeout=T)
+    execute(greeter, "greet")
+    waitUntil(lambda: greeter.count == 1, timeout=T)
+    assert greeter.greeting == "hello Karabo"
+    greeter.greet()
+    waitUntil(lambda: greeter.count == 2, timeout=T)
+    assert call(GREETER, "scale", 7) == 21.0
+    with pytest.raises(RemoteError, match="not in allowed range"):
+        setWait(greeter, factor=-1.0)
+    assert getDevice(GREETER).factor == 3.0
+
+
+def test_both_servers_see_each_other(mdlClient, ourServer, mdlServer):
+    assert {OUR_SERVER, MDL_SERVER} <= set(getServers())
+    assert getClasses(MDL_SERVER) == ["Greeter"]
+    assert "SimulatedMotor" in getClasses(OUR_SERVER)
+    assert _until(lambda: {OUR_SERVER, MDL_SERVER} <= set(mdlClient.ask(op="topology")["server"]))
+    topology = mdlClient.ask(op="topology")
+    ours = topology["server"][OUR_SERVER]
+    assert ours["type"] == "server" and ours["lang"] == "python" and "SimulatedMotor" in ours["deviceClasses"]
+    assert topology["server"][MDL_SERVER]["deviceClasses"] == ["Greeter"]
+    motor = topology["device"][MOTOR]
+    assert motor["serverId"] == OUR_SERVER and motor["classId"] == "SimulatedMotor" and motor["type"] == "device"
+    assert topology["device"][GREETER]["serverId"] == MDL_SERVER
+
+
+def test_each_client_instantiates_on_the_other_server(mdlClient, ourServer, mdlServer):
+    reply = mdlClient.ask(op="instantiate", serverId=OUR_SERVER, classId="SimulatedMotor", deviceId="OUR/MOTOR/2",
+                          configuration={"velocity": 7.0})
+    assert reply == {"deviceId": "OUR/MOTOR/2"}
+    assert mdlClient.ask(op="get", deviceId="OUR/MOTOR/2", keys=["velocity", "serverId"]) == {
+        "velocity": 7.0, "serverId": OUR_SERVER}
+    with pytest.raises(RuntimeError, match="already running/starting"):
+        mdlClient.ask(op="instantiate", serverId=OUR_SERVER, classId="SimulatedMotor", deviceId="OUR/MOTOR/2",
+                      configuration={})
+    assert mdlClient.ask(op="shutdown", deviceId="OUR/MOTOR/2") == {"ok": True}
+    assert _until(lambda: "OUR/MOTOR/2" not in getDevices())
+
+    assert instantiate(MDL_SERVER, "Greeter", "MDL/GREETER/2", name="second") == "MDL/GREETER/2"
+    assert connectDevice("MDL/GREETER/2").name == "second"
+    with pytest.raises(KaraboError, match="already running/starting"):
+        instantiate(MDL_SERVER, "Greeter", "MDL/GREETER/2")
+    assert shutdown("MDL/GREETER/2")
+    assert _until(lambda: "MDL/GREETER/2" not in mdlClient.ask(op="topology")["device"])
