@@ -38,7 +38,7 @@ def isValidInstanceId(instanceId: str) -> bool:
 
 # ---- actions (for the transport to carry out) --------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(slots=True)   # not frozen: a frozen dataclass's __init__ costs ~2 µs, paid for every message
 class Publish:
     """Send a message: exchange suffix, routing key, header and body Hashes."""
 

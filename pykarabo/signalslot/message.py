@@ -24,6 +24,7 @@ SIGNALS = "Signals"
 EXCHANGES = (SLOTS, GLOBAL_SLOTS, SIGNALS)
 
 MAX_ARGS = 4   # typed slots take at most a1..a4; more data travels in a Hash
+_ARG_KEYS = tuple(f"a{i}" for i in range(1, MAX_ARGS + 1))
 
 
 def makeHeader(signalInstanceId: str, *, replyTo: str | None = None, replyFunction: str | None = None,
@@ -47,19 +48,22 @@ def makeHeader(signalInstanceId: str, *, replyTo: str | None = None, replyFuncti
 
 def makeBody(args: Iterable) -> Hash:
     """The body Hash ``a1``..``a4`` of a call with ``args``."""
+    args = tuple(args)
+    if len(args) > MAX_ARGS:
+        raise ValueError(f"at most {MAX_ARGS} arguments can be sent, pack more into a Hash")
     body = Hash()
-    for i, arg in enumerate(args, 1):
-        if i > MAX_ARGS:
-            raise ValueError(f"at most {MAX_ARGS} arguments can be sent, pack more into a Hash")
-        body[f"a{i}"] = arg
+    for key, arg in zip(_ARG_KEYS, args):
+        body[key] = arg
     return body
 
 
 def bodyArgs(body: Hash) -> tuple:
     """The positional arguments ``a1``, ``a2``, ... of a body Hash (stops at the first gap)."""
+    keys = body.keys()
+    if tuple(keys) == _ARG_KEYS[:len(keys)]:
+        return tuple(body.values())   # the usual body, as every Karabo sends it: a1..an in order
     args = []
-    for i in range(1, MAX_ARGS + 1):
-        key = f"a{i}"
+    for key in _ARG_KEYS:
         if not body.has(key):
             break
         args.append(body[key])

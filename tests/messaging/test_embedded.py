@@ -303,3 +303,38 @@ def test_asyncio_transport_survives_broker_restart(url):
             await b.stop()
             broker.close()
     asyncio.run(asyncio.wait_for(main(), 4 * T))
+
+
+def test_signal_burst_arrives_complete_in_order_and_stops_on_disconnect(url):
+    # A burst beyond ZeroMQ's default queue limit (1000) must not lose updates, received in batches by an
+    # asyncio transport; after disconnect, the remembered routing decision must not let more through.
+    a = ThreadedSignalSlotable("A", broker=url, topic="t")
+    a.registerSignal("signalChanged", Hash, str)
+    got = []
+
+    async def main():
+        b = AsyncSignalSlotable("B", broker=url, topic="t")
+        b.registerSlot(lambda change, deviceId: got.append(change["value"]), "onChanged")
+        await b.start(timeout=T, pingTimeout=0.2)
+        b.connect("A", "signalChanged", "onChanged")
+        assert await b.syncBroker(T)
+        for i in range(5000):
+            a.emit("signalChanged", Hash("value", i), "A")
+        for _ in range(int(T / 0.02)):
+            if len(got) == 5000:
+                break
+            await asyncio.sleep(0.02)
+        assert got == list(range(5000))
+        b.disconnect("A", "signalChanged", "onChanged")
+        assert await b.syncBroker(T)
+        a.emit("signalChanged", Hash("value", -1), "A")
+        # A's request follows the signal on the same path: once B has answered it, B has seen the signal.
+        assert await asyncio.to_thread(lambda: a.request("B", "slotPing", 0).waitForReply(int(T * 1000)))
+        await b.stop()
+
+    try:
+        a.start(timeout=T, pingTimeout=0.2)
+        asyncio.run(main())
+    finally:
+        a.stop()
+    assert got[-1] == 4999

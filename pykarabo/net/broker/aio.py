@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 import time
+from collections import deque
 
 from pykarabo.errors import KaraboError, KaraboTimeoutError
 from pykarabo.net.broker.base import DEFAULT_PING_TIMEOUT, TransportBase, errorDetails, replyValues
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 __all__ = ["AsyncSignalSlotable"]
 
 _TICK = 0.05   # seconds: resolution of timeouts and heartbeats
+_BATCH = 1000  # backend callbacks handled per loop iteration
 
 
 class AsyncSignalSlotable(TransportBase):
@@ -28,6 +30,10 @@ class AsyncSignalSlotable(TransportBase):
         self._futures: dict[str, asyncio.Future] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
+        # Callbacks from a backend thread wait here; one loop wake-up drains them all (waking the loop
+        # costs a socket write, far more than handling a small message).
+        self._inbox: deque = deque()
+        self._wakePending = False
 
     # ---- life ---------------------------------------------------------------------------------------
 
@@ -38,9 +44,9 @@ class AsyncSignalSlotable(TransportBase):
         if getattr(self.backend, "canShareLoop", False):
             self.backend.start(self._onMessage, self._onConnection, loop=loop)
         else:
-            # Backend callbacks come from its thread; hand them to the loop.
-            self.backend.start(lambda *msg: loop.call_soon_threadsafe(self._onMessage, *msg),
-                               lambda up: loop.call_soon_threadsafe(self._onConnection, up))
+            # Backend callbacks come from its thread; hand them to the loop, in order.
+            self.backend.start(lambda *msg: self._post(self._onMessage, msg),
+                               lambda up: self._post(self._onConnection, (up,)))
         self._process(self.core.bind() or [])
         if not await asyncio.to_thread(self.backend.sync, timeout):
             self.backend.close()
@@ -126,6 +132,28 @@ class AsyncSignalSlotable(TransportBase):
             elif isinstance(event, (InstanceNew, InstanceUpdated, InstanceGone)):
                 self._notifyTopology(event)
 
+    def _post(self, function, args: tuple) -> None:
+        # Backend thread. Append before testing the flag: the loop clears the flag before it drains,
+        # so a message appended after the last drain always finds the flag clear and wakes the loop.
+        self._inbox.append((function, args))
+        if not self._wakePending:
+            self._wakePending = True
+            self._loop.call_soon_threadsafe(self._drainInbox)
+
+    def _drainInbox(self) -> None:
+        self._wakePending = False
+        inbox = self._inbox
+        # A bounded batch, so that a flood of messages cannot starve the loop's other work.
+        for _ in range(min(len(inbox), _BATCH)):
+            function, args = inbox.popleft()
+            try:
+                function(*args)
+            except Exception:   # as the loop would log a failing callback, without stalling the others
+                log.exception("%s: backend callback failed", self.instanceId)
+        if inbox and not self._wakePending:
+            self._wakePending = True
+            self._loop.call_soon(self._drainInbox)
+
     def _onMessage(self, exchange: str, routingKey: str, header: bytes, body: bytes) -> None:
         try:
             events = self.core.receive(exchange, routingKey, header, body, now=time.monotonic())
@@ -153,7 +181,7 @@ class AsyncSignalSlotable(TransportBase):
         except Exception as exc:
             self.core.replyError(call, *errorDetails(exc))
         else:
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):   # None: the usual (signal) slot
                 self._spawn(self._runSlot(call, result), result)
                 return
             self.core.reply(call, *replyValues(result))

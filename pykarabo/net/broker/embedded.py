@@ -37,6 +37,17 @@ LOSS_TIMEOUT = 1.0      # seconds without a beat until the broker counts as lost
 _BEAT = b"\x01beat"     # control frames start with a byte no topic starts with
 _PROBE = b"\x01probe:"
 _POLL_MS = 50
+# Queue limits (messages) of the sockets on a message's way: AMQP queues do not drop a burst that a
+# receiver works off a little later, so ZeroMQ's default of 1000 would lose updates that Karabo delivers.
+_HWM = 100_000   # ~20 MB of small messages per slow receiver, at most
+# The hot paths call pyzmq's compiled socket methods with plain int flags: its Python layer (enum flag
+# arithmetic, send_multipart's per-frame loop, getsockopt wrappers) costs more than the copy of a small frame.
+_rawSend, _rawRecv, _rawGet = zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
+_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+_NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
+_BATCH = 1000          # messages received in one go before they are handled
+_MAX_ROUTES = 10_000   # remembered routing decisions (a cache: senders and slots come and go)
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 1.0
 
 
@@ -64,19 +75,26 @@ def subscriptionPrefix(topicPrefix: bytes, exchange: str, bindingKey: str) -> by
 
 def _setCommon(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, _HWM)
+    sock.setsockopt(zmq.RCVHWM, _HWM)
     sock.setsockopt(zmq.RECONNECT_IVL, int(_BACKOFF_MIN * 1000))
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, int(_BACKOFF_MAX * 1000))
 
 
 class EmbeddedBroker:
-    """The XSUB/XPUB forwarder with beats; raises ``zmq.ZMQError`` (EADDRINUSE) if another one runs."""
+    """The XSUB/XPUB forwarder with beats; raises ``zmq.ZMQError`` (EADDRINUSE) if another one runs.
+
+    Forwarding is libzmq's proxy, which runs without the GIL: a Python loop here would cost the hosting
+    participant several microseconds of GIL per message, competing with its own message handling.
+    Beats enter through the XSUB side like any publisher's message, so they also prove that forwarding works.
+    """
 
     def __init__(self, context: zmq.Context, host: str, port: int):
         self.host, self.port = host, port
         self._xsub = context.socket(zmq.XSUB)
         self._xpub = context.socket(zmq.XPUB)
         for sock in (self._xsub, self._xpub):
-            sock.setsockopt(zmq.LINGER, 0)
+            _setCommon(sock)
         try:
             # XSUB first: whoever gets it owns the broker, so two racers never split the port pair.
             self._xsub.bind(f"tcp://{host}:{port}")
@@ -85,43 +103,58 @@ class EmbeddedBroker:
             self._xsub.close()
             self._xpub.close()
             raise
-        self._closing = False
+        inproc = f"inproc://embedded-broker-{uuid.uuid4().hex}"
+        self._xsub.bind(inproc + "-beat")
+        self._control = context.socket(zmq.PAIR)     # used by close() only
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.bind(inproc + "-control")
+        self._proxyControl = context.socket(zmq.PAIR)
+        self._proxyControl.setsockopt(zmq.LINGER, 0)
+        self._proxyControl.connect(inproc + "-control")
+        self._beat = context.socket(zmq.PUB)
+        self._beat.setsockopt(zmq.LINGER, 0)
+        self._beat.connect(inproc + "-beat")
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"embedded-broker {host}:{port}", daemon=True)
+        self._beater = threading.Thread(target=self._beats, name=f"embedded-broker-beat {host}:{port}", daemon=True)
         self._thread.start()
+        self._beater.start()
         log.info("embedded broker running on %s:%d/%d", host, port, port + 1)
 
     def _run(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._xsub, zmq.POLLIN)
-        poller.register(self._xpub, zmq.POLLIN)
-        nextBeat = 0.0
         try:
-            while not self._closing:
-                now = time.monotonic()
-                if now >= nextBeat:
-                    self._xpub.send(_BEAT)
-                    nextBeat = now + BEAT_INTERVAL
-                timeout = max(1, int((nextBeat - now) * 1000))
-                for sock, _ in poller.poll(timeout):
-                    # Drain what is there, but return to the beat schedule in bounded time.
-                    other = self._xpub if sock is self._xsub else self._xsub
-                    for _ in range(1000):
-                        try:
-                            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        other.send_multipart(frames, copy=False)
+            zmq.proxy_steerable(self._xsub, self._xpub, None, self._proxyControl)
         except zmq.ZMQError as exc:
-            if not self._closing:
+            if not self._closing.is_set():
                 log.error("embedded broker stopped: %s", exc)
         finally:
-            self._xsub.close()
-            self._xpub.close()
+            for sock in (self._xsub, self._xpub, self._proxyControl):
+                sock.close()
+
+    def _beats(self) -> None:
+        try:
+            while True:
+                self._beat.send(_BEAT)
+                if self._closing.wait(BEAT_INTERVAL):
+                    return
+        except zmq.ZMQError as exc:
+            if not self._closing.is_set():
+                log.error("embedded broker beats stopped: %s", exc)
+        finally:
+            self._beat.close()
 
     def close(self) -> None:
         """Stop forwarding and release the endpoint."""
-        self._closing = True
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        self._beater.join(timeout=2)
+        try:
+            self._control.send(b"TERMINATE", zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass   # the proxy has already stopped (its error was logged)
         self._thread.join(timeout=2)
+        self._control.close()
 
 
 class EmbeddedBackend:
@@ -142,6 +175,7 @@ class EmbeddedBackend:
         self._ops: deque = deque()          # (subscribe?, exchange, bindingKey) applied by the I/O thread
         self._bindings: dict[str, dict[str, int]] = {}   # exchange -> bindingKey -> count
         self._prefixes: dict[bytes, int] = {}
+        self._routes: dict[bytes, tuple | None] = {}   # routing frame -> (exchange, routingKey) if bound
         self._probes: dict[bytes, threading.Event] = {}
         self._connectedEvent = threading.Event()
         self._closing = False
@@ -172,7 +206,9 @@ class EmbeddedBackend:
             if self._pub is None:
                 raise KaraboError("the broker backend is closed")
             try:
-                self._pub.send_multipart((frame0, header, body), zmq.NOBLOCK, copy=False)
+                _rawSend(self._pub, frame0, _MORE_NOBLOCK)
+                _rawSend(self._pub, header, _MORE_NOBLOCK)
+                _rawSend(self._pub, body, _NOBLOCK)
             except zmq.Again:
                 log.warning("broker queue full, dropped a message to %s %s", exchange, routingKey)
 
@@ -236,6 +272,8 @@ class EmbeddedBackend:
             return False
 
     def _applyOps(self) -> None:
+        if self._ops:
+            self._routes.clear()   # bindings change: decide every routing frame again
         while self._ops:
             subscribe, exchange, key = self._ops.popleft()
             if exchange is None:   # a probe token
@@ -284,11 +322,7 @@ class EmbeddedBackend:
             while not self._closing:
                 self._applyOps()
                 if self._sub.poll(_POLL_MS, zmq.POLLIN):
-                    for _ in range(1000):
-                        try:
-                            frames = self._sub.recv_multipart(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
+                    for frames in self._drain():
                         if frames[0] == _BEAT:
                             lastBeat = time.monotonic()
                         else:
@@ -312,23 +346,56 @@ class EmbeddedBackend:
                 self.connected = False
                 self._connectedEvent.clear()
 
+    def _drain(self) -> list[list[bytes]]:
+        """The messages waiting (at most :data:`_BATCH`), received before any is handled.
+
+        Every receive releases the GIL; interleaved with handling, each release would hand the GIL to
+        the thread we just woke (a loop or slot worker) and wait a whole switch interval to get it back.
+        """
+        batch = []
+        sub = self._sub
+        for _ in range(_BATCH):
+            try:
+                frames = [_rawRecv(sub, _NOBLOCK)]
+            except zmq.Again:
+                break
+            while _rawGet(sub, _RCVMORE):
+                frames.append(_rawRecv(sub, _NOBLOCK))
+            batch.append(frames)
+        return batch
+
     def _deliver(self, frames: list) -> None:
         if frames[0].startswith(_PROBE):
             event = self._probes.get(frames[0])
             if event is not None:
                 event.set()
             return
-        if len(frames) != 3 or not frames[0].startswith(self._topicPrefix):
+        if len(frames) != 3:
             return
-        try:
-            exchange, routingKey = frames[0][len(self._topicPrefix):].decode().split("\0", 1)
-        except ValueError:
-            log.warning("dropping a message with a malformed routing frame")
+        route = self._routes.get(frames[0], False)
+        if route is False:
+            route = self._route(frames[0])
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[frames[0]] = route
+        if route is None:
             return
-        bindings = self._bindings.get(exchange, {})
-        if not any(matchBindingKey(key, routingKey) for key in bindings):
-            return
+        exchange, routingKey = route
         try:
             self._onMessage(exchange, routingKey, frames[1], frames[2])
         except Exception:
             log.exception("message handler failed for %s %s", exchange, routingKey)
+
+    def _route(self, frame0: bytes) -> tuple[str, str] | None:
+        """``(exchange, routingKey)`` of a routing frame if one of our bindings matches it, else None."""
+        if not frame0.startswith(self._topicPrefix):
+            return None
+        try:
+            exchange, routingKey = frame0[len(self._topicPrefix):].decode().split("\0", 1)
+        except ValueError:
+            log.warning("dropping a message with a malformed routing frame")
+            return None
+        bindings = self._bindings.get(exchange, {})
+        if not any(matchBindingKey(key, routingKey) for key in bindings):
+            return None
+        return exchange, routingKey

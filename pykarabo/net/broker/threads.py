@@ -196,13 +196,17 @@ class ThreadedSignalSlotable(TransportBase):
 
     def _runStrand(self, sender: str) -> None:
         while True:
+            # Take all waiting calls at once: the lock is shared with the receiving thread, and each
+            # contended acquisition can cost a GIL switch interval.
             with self._lock:
                 strand = self._strands[sender]
                 if not strand:
                     del self._strands[sender]
                     return
-                call = strand.popleft()
-            self._runSlot(call)
+                calls = list(strand)
+                strand.clear()
+            for call in calls:
+                self._runSlot(call)
 
     def _runSlot(self, call: SlotCall) -> None:
         handler = self._handlers.get(call.slot)
@@ -215,4 +219,5 @@ class ThreadedSignalSlotable(TransportBase):
             message, details = errorDetails(exc)
             self._process(lambda: self.core.replyError(call, message, details) or [])
         else:
-            self._process(lambda: self.core.reply(call, *values) or [])
+            if call.wantsReply:   # most calls (every signal) want none: skip the lock and the core
+                self._process(lambda: self.core.reply(call, *values) or [])
