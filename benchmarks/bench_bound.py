@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import threading
@@ -36,24 +35,11 @@ from examples.bound_calibration import BoundCalibration, BoundTrainSink, cellInd
 from examples.bound_detector import BoundDetectorModule  # noqa: E402
 from pykarabo import Hash  # noqa: E402
 from pykarabo.bound import startDevice  # noqa: E402
+from pykarabo.net.broker.embedded import privateEmbeddedUrl  # noqa: E402
 from pykarabo.net.broker.threads import ThreadedSignalSlotable  # noqa: E402
 
 THREADS = (1, 2, 4)
 WAIT = 120.0   # seconds a round may take at most
-
-
-def freePortPair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 class Chain:
@@ -135,7 +121,7 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 5)
     trains = args.trains or (3 if args.quick else 100)
     pulses = 4 if args.quick else 64
-    broker = f"embedded://127.0.0.1:{freePortPair()}"
+    broker = privateEmbeddedUrl()
     topic = f"benchbound{os.getpid()}"
     host = ThreadedSignalSlotable(f"bench-bound-{os.getpid()}", broker=broker, topic=topic)
     host.start()   # hosts the embedded broker for the whole run

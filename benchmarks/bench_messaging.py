@@ -21,7 +21,6 @@ import asyncio
 import functools
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from pykarabo import Hash  # noqa: E402
 from pykarabo.net.broker.aio import AsyncSignalSlotable  # noqa: E402
+from pykarabo.net.broker.embedded import privateEmbeddedUrl  # noqa: E402
 from pykarabo.net.broker.threads import ThreadedSignalSlotable  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,20 +42,6 @@ from _common import parser  # noqa: E402
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def freePortPair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def result(times: list[float], counted: dict, start: float, updates: int) -> dict:
@@ -251,7 +237,7 @@ def main() -> None:
     calls, updates = (50, 500) if args.quick else (1000, 20_000)
     rounds = 5 if args.quick else 10
     results = {}
-    embedded = f"embedded://127.0.0.1:{freePortPair()}"
+    embedded = privateEmbeddedUrl()
     pairs = {f"embedded {t}": OurPair(embedded, f"bench_{t}", t) for t in TRANSPORTS}
     try:
         results.update(compare(pairs, calls, updates, rounds))

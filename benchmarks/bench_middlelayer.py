@@ -13,7 +13,6 @@ is not installed here, so no Karabo column is measured. All on the embedded brok
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import sys
 import time
@@ -30,23 +29,10 @@ from pykarabo.middlelayer import (AccessMode, Configurable, Device, InputChannel
 from pykarabo.middlelayer.proxy import getClient, stopClient  # noqa: E402
 from pykarabo.net import pipeline_asyncio  # noqa: E402
 from pykarabo.net.broker.aio import AsyncSignalSlotable  # noqa: E402
+from pykarabo.net.broker.embedded import privateEmbeddedUrl  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import parser  # noqa: E402
-
-
-def freePortPair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 class Item(Configurable):
@@ -169,7 +155,7 @@ async def rawPipeline(items: int) -> float:
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     calls, updates, items, rounds = (50, 200, 200, 1) if args.quick else (1000, 5000, 5000, 3)
-    url = f"embedded://127.0.0.1:{freePortPair()}"
+    url = privateEmbeddedUrl()
     raw, mdl, pipe = [], [], []
     for r in range(rounds):   # alternate the contenders so load changes hit both alike
         raw.append(asyncio.run(rawFigures(url, f"benchraw{r}", updates)))

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pykarabo.bound import startDevice
+from pykarabo.net.broker.embedded import privateEmbeddedUrl
 from pykarabo.net.broker.threads import ThreadedSignalSlotable
-from tests.middlelayer.bus import freePortPair
 
 T = 10.0   # seconds any reply may take
 _ids = itertools.count()
@@ -21,7 +21,7 @@ class BoundBus:
 
     def __init__(self) -> None:
         n = next(_ids)
-        self.url = f"embedded://127.0.0.1:{freePortPair()}"
+        self.url = privateEmbeddedUrl()
         self.topic = f"boundtest{os.getpid()}_{n}"
         self.client = ThreadedSignalSlotable(f"boundtest-client-{os.getpid()}-{n}", broker=self.url,
                                              topic=self.topic)

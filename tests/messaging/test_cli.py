@@ -6,11 +6,13 @@ from pykarabo import Hash
 from pykarabo.cli import main
 from pykarabo.net.broker.threads import ThreadedSignalSlotable
 
-from .test_embedded import T, free_port_pair
+from pykarabo.net.broker.embedded import privateEmbeddedUrl
+
+from .test_embedded import T
 
 
 def test_serve_and_topology(capsys):
-    url = f"embedded://127.0.0.1:{free_port_pair()}"
+    url = privateEmbeddedUrl()
     assert main(["broker", "serve", "--url", url, "--duration", "0.2"]) == 0
     dev = ThreadedSignalSlotable("SA1/DEV/1", Hash("type", "device", "classId", "Motor"), broker=url, topic="t")
     try:

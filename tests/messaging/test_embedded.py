@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pykarabo import Hash
 from pykarabo.errors import KaraboError, KaraboTimeoutError
 from pykarabo.net.broker import createBackend
 from pykarabo.net.broker.aio import AsyncSignalSlotable
-from pykarabo.net.broker.embedded import EmbeddedBackend
+from pykarabo.net.broker.embedded import EmbeddedBackend, privateEmbeddedUrl
 from pykarabo.net.broker.threads import ThreadedSignalSlotable
 from pykarabo.signalslot import InstanceGone, InstanceNew, RemoteError
 
@@ -22,26 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 T = 10.0   # bound of every wait
 
 
-def free_port_pair() -> int:
-    """A port p with p and p+1 free on loopback (the embedded broker needs both)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
 @pytest.fixture
 def url():
-    return f"embedded://127.0.0.1:{free_port_pair()}"
+    return privateEmbeddedUrl()
 
 
 def until(predicate, timeout: float = T) -> bool:

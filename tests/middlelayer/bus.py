@@ -5,39 +5,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 from typing import Any, Awaitable, Callable
 
 from pykarabo.middlelayer import configureClient
 from pykarabo.middlelayer.proxy import getClient, stopClient
 from pykarabo.middlelayer.synchronization import eventLoop
+from pykarabo.net.broker.embedded import privateEmbeddedUrl
 
 T = 20.0   # bound of every test's coroutine
 _topics = itertools.count()
-
-
-def freePortPair() -> int:
-    """A port p with p and p+1 free on loopback (the embedded broker needs both)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 class Bus:
     """A private broker URL and topic; :meth:`run` runs a test coroutine with a client and cleans up."""
 
     def __init__(self) -> None:
-        self.url = f"embedded://127.0.0.1:{freePortPair()}"
+        self.url = privateEmbeddedUrl()
         self.topic = f"mdltest{os.getpid()}_{next(_topics)}"
         self.devices: list = []
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -30,7 +31,8 @@ from pykarabo.net.broker import MessageHandler, matchBindingKey
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EmbeddedBackend", "EmbeddedBroker", "parseEmbeddedUrl", "subscriptionPrefix", "BEAT_INTERVAL", "LOSS_TIMEOUT"]
+__all__ = ["EmbeddedBackend", "EmbeddedBroker", "parseEmbeddedUrl", "privateEmbeddedUrl", "subscriptionPrefix",
+           "BEAT_INTERVAL", "LOSS_TIMEOUT"]
 
 BEAT_INTERVAL = 0.2     # seconds between broker beats
 LOSS_TIMEOUT = 1.0      # seconds without a beat until the broker counts as lost
@@ -58,6 +60,24 @@ def parseEmbeddedUrl(url: str) -> tuple[str, int]:
     if scheme != "embedded" or not sep or not host or not port.isdigit():
         raise KaraboError(f"expected embedded://HOST:PORT, got {url!r}")
     return host, int(port)
+
+
+def privateEmbeddedUrl(host: str = "127.0.0.1") -> str:
+    """An ``embedded://`` URL no broker uses yet: a port p with p and p + 1 (the broker's two sockets) free
+    on ``host``.  For isolated buses side by side, as tests and benchmarks need."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port >= 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port + 1))
+            except OSError:
+                continue
+        return f"embedded://{host}:{port}"
+    raise KaraboError(f"no two neighbouring free ports on {host}")
 
 
 def subscriptionPrefix(topicPrefix: bytes, exchange: str, bindingKey: str) -> bytes:
