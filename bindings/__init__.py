@@ -21,7 +21,7 @@ from .elements import (ALARM_ELEMENT, BOOL_ELEMENT, BYTEARRAY_ELEMENT, DOUBLE_EL
                        STRING_ELEMENT, TABLE_ELEMENT, UINT32_ELEMENT, UINT64_ELEMENT, VECTOR_BOOL_ELEMENT,
                        VECTOR_CHAR_ELEMENT, VECTOR_DOUBLE_ELEMENT, VECTOR_FLOAT_ELEMENT, VECTOR_INT32_ELEMENT,
                        VECTOR_INT64_ELEMENT, VECTOR_STRING_ELEMENT, VECTOR_UINT32_ELEMENT, VECTOR_UINT64_ELEMENT)
-from .hosting import boundDeviceClasses, startDevice
+from .hosting import startDevice
 from .schema import KARABO_CLASSINFO, Configurator
 from .worker import Worker
 
@@ -34,5 +34,5 @@ __all__ = [
     "Schema", "State", "TABLE_ELEMENT", "TimeId", "Timestamp", "Types", "UINT32_ELEMENT", "UINT64_ELEMENT",
     "Unit", "VECTOR_BOOL_ELEMENT", "VECTOR_CHAR_ELEMENT", "VECTOR_DOUBLE_ELEMENT", "VECTOR_FLOAT_ELEMENT",
     "VECTOR_INT32_ELEMENT", "VECTOR_INT64_ELEMENT", "VECTOR_STRING_ELEMENT", "VECTOR_UINT32_ELEMENT",
-    "VECTOR_UINT64_ELEMENT", "Worker", "boundDeviceClasses", "currentCaller", "startDevice",
+    "VECTOR_UINT64_ELEMENT", "Worker", "currentCaller", "startDevice",
 ]

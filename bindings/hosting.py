@@ -1,9 +1,10 @@
 """What a device server needs to host bound devices in its own process.
 
 Real Karabo runs each bound device in a process of its own; here a server may host them as
-objects (their slots and pipeline handlers run on thread pools, so they do not block its loop)::
+objects (their slots and pipeline handlers run on thread pools, so they do not block its loop).
+The server finds the classes with ``pykarabo.server.discoverClasses`` (entry-point group
+``karabo.bound_device`` among others), then::
 
-    classes = boundDeviceClasses()                       # entry points "karabo.bound_device"
     device = startDevice(classes["MyDevice"], config, broker=url, topic=topic, server=self)
     ...                                                  # server.deviceGone(deviceId) when it dies
     device.slotKillDevice()                              # blocking: call it from a worker thread
@@ -14,7 +15,6 @@ objects (their slots and pipeline handlers run on thread pools, so they do not b
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 from pykarabo import Hash
@@ -22,19 +22,7 @@ from pykarabo.errors import KaraboError
 
 from .device import PythonDevice
 
-__all__ = ["BOUND_GROUP", "boundDeviceClasses", "startDevice"]
-
-BOUND_GROUP = "karabo.bound_device"
-
-
-def boundDeviceClasses(group: str = BOUND_GROUP) -> dict[str, type]:
-    """The bound device classes installed under entry-point ``group``, keyed by class id."""
-    classes = {}
-    for ep in entry_points(group=group):
-        cls = ep.load()
-        if isinstance(cls, type) and issubclass(cls, PythonDevice) and "__classid__" in vars(cls):
-            classes[cls.__classid__] = cls
-    return classes
+__all__ = ["startDevice"]
 
 
 def startDevice(cls: type, configuration: Hash | dict, *, broker: Any = None, topic: str | None = None,

@@ -1,10 +1,10 @@
-"""Hosting bound devices in a process: the factory a device server calls, and class discovery."""
+"""Hosting bound devices in a process: the factory a device server calls."""
 
 from __future__ import annotations
 
 import pytest
 
-from pykarabo.bound import Configurator, Hash, PythonDevice, boundDeviceClasses, startDevice
+from pykarabo.bound import Configurator, Hash, PythonDevice, startDevice
 from pykarabo.errors import KaraboError
 from tests.bound.test_device import LifeDevice
 
@@ -43,7 +43,3 @@ def test_configurations_are_validated_before_going_online():
     device = Configurator(PythonDevice).create("LifeDevice", {"deviceId": "X"})
     assert device["limited"] == 1 and device["deviceId"] == "X"
 
-
-def test_entry_point_discovery_finds_only_bound_classes():
-    classes = boundDeviceClasses()
-    assert all(issubclass(cls, PythonDevice) and cls.__classid__ == classId for classId, cls in classes.items())

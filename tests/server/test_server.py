@@ -98,10 +98,13 @@ def test_plugins_are_found_through_entry_points_and_specs(tmp_path, monkeypatch)
         [karabo.middlelayer_device]
         Foreign = tests.server.plugin_devices:NotADevice
         Missing = no_such_module:Thing
+        [karabo.bound_device]
+        Detector = examples.bound_detector:BoundDetectorModule
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    classes = discoverClasses(["pykarabo.device", "karabo.middlelayer_device"])
+    classes = discoverClasses(["pykarabo.device", "karabo.middlelayer_device", "karabo.bound_device"])
     assert classes["Recorder"] is Recorder and "Foreign" not in classes and "NotADevice" not in classes
+    assert classes["BoundDetectorModule"] is BoundDetectorModule     # bound classes go by their class id
     assert loadPlugin("examples.motor") == [loadPlugin("examples.motor:SimulatedMotor")[0],
                                             loadPlugin("examples.motor:ScanMacro")[0]]
     with pytest.raises(ValueError, match="no pykarabo device class"):
