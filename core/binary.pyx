@@ -409,6 +409,11 @@ cdef bint _WORD_KEYS = sys.byteorder == "little"
 cdef uint64_t _short_word[_KEY_SLOTS]
 cdef uint8_t _short_len[_KEY_SLOTS]       # 0: empty slot (empty keys take the general path)
 cdef object _short_keys = [None] * _KEY_SLOTS
+# Short STRING values repeat as much as keys (states, units, names): a second such cache, so
+# that they do not evict the keys.
+cdef uint64_t _value_word[_KEY_SLOTS]
+cdef uint8_t _value_len[_KEY_SLOTS]
+cdef object _short_values = [None] * _KEY_SLOTS
 cdef uint64_t _MASK[9]
 _MASK[:] = [0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFF, 0xFFFFFFFFFFFF, 0xFFFFFFFFFFFFFF,
             0xFFFFFFFFFFFFFFFF]
@@ -418,11 +423,35 @@ cdef inline Py_ssize_t word_slot(uint64_t w, Py_ssize_t n) noexcept:
     return <Py_ssize_t>(((w ^ <uint64_t>n) * <uint64_t>0x9E3779B97F4A7C15) >> (64 - 10))
 
 
+# Bit c set: type code c may appear in the binary format (VECTOR_SCHEMA, 34 and UNKNOWN..POINTER
+# may not), so validating a code is a shift instead of a chain of compares.
+cdef uint64_t readable_mask() noexcept:
+    cdef uint64_t m = 0
+    cdef int c
+    for c in range(T_MAX_CODE + 1):
+        if c != T_VECTOR_SCHEMA and c != 34 and not T_UNKNOWN <= c <= T_POINTER:
+            m |= (<uint64_t>1) << c
+    return m
+
+
+cdef uint64_t _READABLE = readable_mask()
+
+
+cdef inline bint readable_type(uint32_t t) noexcept:
+    return t <= T_MAX_CODE and (_READABLE >> t) & 1
+
+
+cdef int bad_type(Py_ssize_t at, uint32_t t, str key) except -1:
+    raise DeserializationError(f"offset {at}: unknown or unsupported type code {t} for '{key}'")
+
+
 cdef str describe(str what, str key):
     return what if key is None else f"{what} of '{key}'"
 
 
+# No cycle collection: a reader holds only the input buffer.
 @cython.final
+@cython.no_gc
 @cython.freelist(8)
 cdef class _Reader:
     # Descriptions of what is read are constant strings plus the key: the message is only
@@ -475,6 +504,21 @@ cdef class _Reader:
         self.pos += n
         return s
 
+    cdef inline str short_text(self, Py_ssize_t n, str key):
+        """A STRING value of 1..8 bytes, at least 8 bytes before the end: from the value cache."""
+        cdef uint64_t w
+        memcpy(&w, self.p + self.pos, 8)
+        w &= _MASK[n]
+        cdef Py_ssize_t slot = word_slot(w, n)
+        if _value_len[slot] == n and _value_word[slot] == w:
+            self.pos += n
+            return <str>(<list>_short_values)[slot]
+        s = self.text(n, "STRING", key, False)
+        _value_word[slot] = w
+        _value_len[slot] = n
+        (<list>_short_values)[slot] = s
+        return s
+
     cdef str key(self, str what, str owner):
         self.need(1, what, owner)
         cdef Py_ssize_t n = self.p[self.pos]
@@ -505,10 +549,9 @@ cdef class _Reader:
         return k
 
     cdef inline int type_code(self, str key) except -1:
-        cdef Py_ssize_t at = self.pos
         cdef uint32_t t = self.u32("type code", key)
-        if t > T_MAX_CODE or t == T_VECTOR_SCHEMA or t == 34 or T_UNKNOWN <= t <= T_POINTER:
-            raise DeserializationError(f"offset {at}: unknown or unsupported type code {t} for '{key}'")
+        if not readable_type(t):
+            bad_type(self.pos - 4, t, key)
         return <int>t
 
     cdef Hash hash(self, object cls):
@@ -517,7 +560,7 @@ cdef class _Reader:
         cdef uint32_t n = self.count(10, "element count", None)
         if n > 5:       # an empty dict has room for 5: size it once instead of growing it
             h._d = _PyDict_NewPresized(n)
-        cdef uint32_t i
+        cdef uint32_t i, t32, na
         cdef Node node
         cdef str k
         cdef int t
@@ -527,12 +570,21 @@ cdef class _Reader:
             raise DeserializationError(f"offset {at}: Hash nesting deeper than {_MAX_DEPTH} levels")
         for i in range(n):
             k = self.key("key", None)
-            t = self.type_code(k)
-            if self.end - self.pos >= 4 and (self.p[self.pos] | self.p[self.pos + 1] | self.p[self.pos + 2]
-                                             | self.p[self.pos + 3]) == 0:
-                self.pos += 4           # no attributes: the common case, without a call
-                a = None
+            if self.end - self.pos >= 8:
+                # type code and attribute count at once; no attributes is the common case
+                memcpy(&t32, self.p + self.pos, 4)
+                memcpy(&na, self.p + self.pos + 4, 4)
+                if not readable_type(t32):
+                    bad_type(self.pos, t32, k)
+                t = <int>t32
+                if na == 0:
+                    self.pos += 8
+                    a = None
+                else:
+                    self.pos += 4
+                    a = self.attrs(k)
             else:
+                t = self.type_code(k)
                 a = self.attrs(k)
             if t == T_HASH or t == T_HASH_POINTER:
                 v = self.hash(classed_hash(a))
@@ -608,6 +660,8 @@ cdef class _Reader:
             return ui64
         if t == T_STRING:
             n = self.u32("STRING length", key)
+            if _WORD_KEYS and 0 < n <= 8 and self.end - self.pos >= 8:
+                return self.short_text(n, key)
             return self.text(n, "STRING", key, False)
         if t == T_DOUBLE:
             self.need(8, "DOUBLE value", key)

@@ -141,17 +141,61 @@ cdef extern from "Python.h":
     void PyObject_GC_Track(void* o)
 
 
+# Two empty attribute views that nobody else holds, handed out by every iterall() for elements
+# without attributes (a loop variable keeps the previous element's view alive while the next one
+# is made, so one alone would never be free).  Their refcount proves that nobody holds them.
+cdef Attributes _empty_view = None
+cdef Attributes _spare_view = None
+
+
+cdef Attributes free_empty_view(Node n):
+    """An empty attribute view of ``n`` (attaching itself on the first write), reused if possible."""
+    global _empty_view, _spare_view
+    cdef Attributes a = _empty_view
+    if a is None or Py_REFCNT(<PyObject*>a) > 2:     # 2: the global and the local `a`
+        a = _spare_view
+        if a is None or Py_REFCNT(<PyObject*>a) > 2:
+            a = Attributes.__new__(Attributes)
+        _spare_view = _empty_view
+        _empty_view = a
+    a._d = _NO_ATTRS
+    a._owner = n
+    return a
+
+
+cdef void release_views() noexcept:
+    """At the end of an iteration: detach the free pooled views from their last elements and let
+    go of the views still held by the caller, so that the pool keeps no value alive."""
+    global _empty_view, _spare_view
+    cdef Attributes a = _empty_view
+    if a is not None:
+        if Py_REFCNT(<PyObject*>a) == 2:     # 2: the global and the local `a`
+            a._owner = None
+        else:
+            _empty_view = None
+    a = _spare_view
+    if a is not None:
+        if Py_REFCNT(<PyObject*>a) == 2:
+            a._owner = None
+        else:
+            _spare_view = None
+
+
+# No cycle collection: an iterator reaches only a Hash's dict, its own result tuple and views.
 @cython.final
+@cython.no_gc
 @cython.freelist(64)
 cdef class _AllIterator:
     """``Hash.iterall()``: yields (key, value, attributes).  Like ``dict.items()`` it refills its
     result tuple when the caller kept no reference to it, and likewise reuses the empty
-    attribute view of attribute-less elements, so a read loop allocates nothing per element."""
+    attribute views of attribute-less elements, so a read loop allocates nothing per element."""
     cdef dict nodes             # the Hash's key -> Node dict
     cdef Py_ssize_t pos
     cdef Py_ssize_t size        # to detect changes during iteration, as dict iterators do
     cdef tuple result
-    cdef Attributes empty       # an empty view that nobody else holds, ready for reuse
+
+    def __dealloc__(self):
+        release_views()
 
     def __iter__(self):
         return self
@@ -165,33 +209,23 @@ cdef class _AllIterator:
         if not PyDict_Next(self.nodes, &self.pos, &key, &value):
             raise StopIteration      # Cython ends the iteration without creating the exception
         cdef Node n = <Node>value
-        cdef object v = public_value(n)
+        cdef object v = n.value
+        if type(v) is NDArray:
+            v = (<NDArray>v).getArray()
         if self.result is not None and Py_REFCNT(<PyObject*>self.result) == 1:
             r = <PyObject*>self.result
             replace_item(r, 2, None)        # release the old view first so that it can be reused
-            replace_item(r, 2, self.attrs_of(n))
+            replace_item(r, 2, n.attrs if n.attrs is not None else free_empty_view(n))
             replace_item(r, 0, n.key)
             replace_item(r, 1, v)
             if not PyObject_GC_IsTracked(r):      # the collector may have untracked it
                 PyObject_GC_Track(r)
             return self.result
-        self.result = (n.key, v, self.attrs_of(n))
+        self.result = (n.key, v, n.attrs if n.attrs is not None else free_empty_view(n))
         return self.result
 
-    cdef Attributes attrs_of(self, Node n):
-        if n.attrs is not None:
-            return n.attrs
-        cdef Attributes a = self.empty
-        if a is None or Py_REFCNT(<PyObject*>a) > 2:     # 2: self.empty and the local `a`
-            a = node_attrs(n)
-            self.empty = a
-            return a
-        a._d = _NO_ATTRS
-        a._owner = n
-        return a
 
-
-cdef inline void replace_item(PyObject* t, Py_ssize_t i, object v):
+cdef inline void replace_item(PyObject* t, Py_ssize_t i, object v) noexcept:
     cdef PyObject* old = PyTuple_GET_ITEM(t, i)
     Py_INCREF(<PyObject*>v)
     PyTuple_SET_ITEM(t, i, <PyObject*>v)
@@ -308,6 +342,9 @@ cdef class Attributes:
 
     def __len__(self):
         return len(self._d)
+
+    def __bool__(self):
+        return PyDict_GET_SIZE(self._d) != 0
 
     def __iter__(self):
         return iter(self._d)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import pickle
 import re
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -871,6 +872,19 @@ def test_pickle_keeps_array_classes(arr, img):
         assert back == obj if isinstance(obj, Schema) else back.fullyEqual(obj)
 
 
+def test_short_string_values_decode_exactly():
+    # STRING values of up to 8 bytes come from a cache keyed by their bytes: the second decode
+    # reads them from it, and the last one has fewer than 8 bytes of input after its length
+    values = ["a", "ok", "moving", "12345678", "123456789", "état", "\udcff\udcfe", "", "ab"]
+    h = Hash()
+    for i, v in enumerate(values):
+        h[f"k{i}"] = v
+    for _ in range(2):
+        back = decodeBinary(encodeBinary(h))
+        assert [back[f"k{i}"] for i in range(len(values))] == values
+        assert back.fullyEqual(h)
+
+
 # -- iterall: (key, value, attributes) with recycled result tuples ------------------------------
 
 @given(hashes())
@@ -901,6 +915,32 @@ def test_iterall_empty_attributes_attach_when_written():
             attrs["tid"] = 7
     assert h.getAttributes("a").toDict() == {"tid": 7}
     assert h.getAttributes("b").toDict() == {}
+
+
+def test_iterall_reused_empty_views_attach_to_their_own_element():
+    # the empty views are pooled across iterators: nested loops must still write where they read
+    h = Hash("a.x", 1, "a.y", 2, "b", 3)
+    for k, v, attrs in h.iterall():
+        if type(v) is Hash:
+            for k2, _, attrs2 in v.iterall():
+                attrs2["inner"] = k2
+        attrs["outer"] = k
+    assert [h.getAttribute(p, "inner") for p in ("a.x", "a.y")] == ["x", "y"]
+    assert [h.getAttribute(p, "outer") for p in ("a", "b")] == ["a", "b"]
+    assert not h.hasAttribute("a", "inner")
+
+
+def test_iterall_views_keep_no_value_alive_after_the_loop():
+    # decoded arrays are views of (pooled) receive buffers: reading must not pin them
+    arr = np.arange(100.0)
+    ref = weakref.ref(arr)
+    h = Hash()
+    h.setAs("v", arr, Types.VECTOR_DOUBLE)
+    del arr
+    for _, v, attrs in h.iterall():
+        pass
+    del h, v, attrs
+    assert ref() is None
 
 
 def test_iterall_detects_changes_in_size():
