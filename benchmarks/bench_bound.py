@@ -7,20 +7,30 @@ pool), correct each with numpy (offset/gain per pixel and cell, float32) and for
 takes all N outputs and counts.  Per N, several rounds of K trains are timed from ``start`` to the
 sink's end-of-stream; trains/s is K / median round time.
 
+The devices of one process hand their trains over in memory (Karabo's "local" memory location:
+the inputs' connection info says so because they share the process id), so the handlers' numpy
+work, not loopback copies, decides the throughput; the detector cycles through pre-generated frames.
+
 References measured in the same run: ``numpy 1`` / ``numpy 2`` (the correction alone in one or two
 plain threads, no devices or pipelines: what one handler thread could do at most, and how far numpy
-work scales over two threads on this machine) and the 1-thread chain for the scaling ratios.
-Real Karabo's bound API (``karabo.bound``) is not installed in the Karabo 3.1.2 venv here, so no
-Karabo column is measured.  Targets of issue #8: > 1.6x from 1 to 2 threads; >= 1.5x Karabo bound.
+work scales over two threads on this machine: the cores are shared with whatever else runs, see the
+load printed) and ``karabo N``: the same chain built from real Karabo 3.1.2 C++ channels (karabind's
+``OutputChannel``/``InputChannel``, which Karabo's bound API wraps; ``karabo.bound`` itself is not
+installable here) in one process of the Karabo venv, with the same numpy handler on N extra event-loop
+threads, once with ``memoryLocation`` "local" (Karabo's in-process shortcut) and once "remote" (TCP,
+as between bound devices of different processes).  Targets of issue #8: > 1.6x from 1 to 2
+threads; >= 1.5x Karabo bound (compared with the faster of its two modes).
 
-    python benchmarks/bench_bound.py [--quick] [--rounds R] [--trains K]
+    python benchmarks/bench_bound.py [--quick] [--rounds R] [--trains K] [--karabo-python PATH|none]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -40,6 +50,88 @@ from pykarabo.net.broker.threads import ThreadedSignalSlotable  # noqa: E402
 
 THREADS = (1, 2, 4)
 WAIT = 120.0   # seconds a round may take at most
+
+# The chain of Chain below with karabind channels: detector thread -> N shared inputs (numpy
+# correction as in examples/bound_calibration.py, each forwarding on its own output) -> one sink.
+# Reads "N TRAINS" lines, answers {"time": seconds, "count": trains} per round.
+_KARABO = r'''
+import json, sys, threading, time
+import numpy as np
+import karabind as k
+n, pulses, memory = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+threading.Thread(target=k.EventLoop.work, daemon=True).start()
+k.EventLoop.addThread(n + 2)          # the handlers of n inputs in parallel, plus the sink and I/O
+rng = np.random.default_rng(1)
+offset = (1000 + rng.normal(0, 10, (352, 512, 128))).astype(np.float32)
+gain = rng.normal(1, 0.02, (352, 512, 128)).astype(np.float32)
+frames = [np.random.default_rng(0).integers(0, 16384, size=(pulses, 512, 128), dtype=np.uint16) for _ in range(4)]
+cells = np.arange(pulses, dtype=np.uint16)
+
+def output(device, noInputShared="drop"):
+    cfg = k.Hash(); cfg.set("port", 0); cfg.set("hostname", "127.0.0.1"); cfg.set("noInputShared", noInputShared)
+    return k.OutputChannel.create(device, "output", cfg)
+
+def connect(inp, device, out):
+    info = out.getInformation(); info.set("outputChannelString", device + ":output")
+    info.set("memoryLocation", memory)
+    inp.connectSync(info)
+
+def cellIndex(c):
+    first = int(c[0])
+    return slice(first, first + len(c)) if np.array_equal(c, np.arange(first, first + len(c))) else c
+
+det = output("det", "wait")
+cals = [output(f"cal{i}") for i in range(n)]
+done = threading.Event(); count = [0]; target = [0]
+
+def counted(data, meta):
+    # Finished at the last train: the end-of-stream of a chain of concurrent C++ handlers can
+    # overtake a train still being forwarded.
+    count[0] += 1
+    if count[0] == target[0]:
+        done.set()
+
+scfg = k.Hash(); scfg.set("connectedOutputChannels", [f"cal{i}:output" for i in range(n)])
+scfg.set("onSlowness", "wait")
+sink = k.InputChannel.create("sink", "input", scfg)
+sink.registerDataHandler(counted)
+inputs = []
+for i, out in enumerate(cals):
+    def onData(data, meta, out=out, source=f"cal{i}:output"):
+        raw = data["image.data"]; c = data["image.cellId"]; index = cellIndex(c)
+        corrected = np.subtract(raw, offset[index], dtype=np.float32)
+        np.multiply(corrected, gain[index], out=corrected)
+        h = k.Hash(); h.set("image.data", corrected); h.set("image.cellId", c)
+        h.set("image.pulseId", data["image.pulseId"]); h.set("trainId", data["trainId"])
+        stamp = k.Timestamp(k.Epochstamp(), k.TimeId(int(data["trainId"])))   # meta arrives as a Hash
+        out.write(h, k.ChannelMetaData(source, stamp)); out.update(safeNDArray=True)
+    icfg = k.Hash(); icfg.set("connectedOutputChannels", ["det:output"]); icfg.set("onSlowness", "wait")
+    icfg.set("dataDistribution", "shared")
+    inp = k.InputChannel.create(f"cal{i}", "input", icfg)
+    inp.registerDataHandler(onData)
+    inp.registerEndOfStreamEventHandler(lambda _, out=out: out.signalEndOfStream())
+    inputs.append(inp)
+for i, (inp, out) in enumerate(zip(inputs, cals)):
+    connect(inp, "det", det)
+    connect(sink, f"cal{i}", out)
+time.sleep(0.5)
+print(json.dumps({"ready": True}), flush=True)
+tid = 10_000_000
+for line in sys.stdin:
+    trains = int(line)
+    done.clear(); count[0] = 0; target[0] = trains
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(trains):
+        h = k.Hash(); h.set("image.data", frames[tid % 4]); h.set("image.cellId", cells)
+        h.set("image.pulseId", np.arange(tid * 1000, tid * 1000 + pulses, dtype=np.uint64)); h.set("trainId", tid)
+        det.write(h, k.ChannelMetaData("det:output", k.Timestamp(k.Epochstamp(), k.TimeId(tid))))
+        det.update(safeNDArray=True)
+        tid += 1
+    det.signalEndOfStream()
+    done.wait(120)
+    print(json.dumps({"time": time.perf_counter() - t0, "cpu": time.process_time() - c0, "count": count[0]}),
+          flush=True)
+'''
 
 
 class Chain:
@@ -65,28 +157,58 @@ class Chain:
             cal.waitForInputs("output", 1, WAIT)
         self.det.waitForInputs("output", n, WAIT)
 
-    def round(self, trains: int) -> float:
-        """Seconds to get ``trains`` corrected trains through (start to the sink's end-of-stream)."""
+    def round(self, trains: int) -> tuple[float, float]:
+        """(seconds, CPU seconds of this process) to get ``trains`` corrected trains through
+        (start to the sink's end-of-stream)."""
         self.sink.ended.clear()
         before = self.sink["trainsReceived"]
         self.det.set("numTrains", trains)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self.det.execute("start")
         if not self.sink.ended.wait(WAIT):
             raise RuntimeError(f"the chain did not end within {WAIT} s")
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         received = self.sink["trainsReceived"] - before
         if received != trains:
             raise RuntimeError(f"the sink got {received} of {trains} trains")
-        return elapsed
+        return elapsed, cpu
 
     def close(self) -> None:
         for device in (self.det, *self.cals, self.sink):
             device.slotKillDevice()
 
 
-def numpyReference(pulses: int, trains: int, threads: int) -> float:
-    """Seconds for ``trains`` corrections with numpy alone, split over ``threads`` plain threads.
+class KaraboChain:
+    """The chain of real Karabo C++ channels (karabind) in a companion process kept between rounds."""
+
+    def __init__(self, python: str, n: int, pulses: int, memory: str) -> None:
+        self.proc = subprocess.Popen([python, "-c", _KARABO, str(n), str(pulses), memory], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if not json.loads(self._line()).get("ready"):
+            raise RuntimeError("the Karabo companion did not start")
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the Karabo companion ended")
+        return line
+
+    def round(self, trains: int) -> tuple[float, float]:
+        """(seconds, CPU seconds of the process) to get ``trains`` corrected trains through."""
+        self.proc.stdin.write(f"{trains}\n")
+        self.proc.stdin.flush()
+        result = json.loads(self._line())
+        if result["count"] != trains:
+            raise RuntimeError(f"the Karabo chain delivered {result['count']} of {trains} trains")
+        return result["time"], result["cpu"]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def numpyReference(pulses: int, trains: int, threads: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) for ``trains`` corrections with numpy alone, split over ``threads`` plain threads.
 
     The same arithmetic as the calibration device: what the machine allows at most, and how far
     numpy work scales over threads here (the cores are shared with other processes).
@@ -104,12 +226,12 @@ def numpyReference(pulses: int, trains: int, threads: int) -> float:
             np.multiply(corrected, gain[index], out=corrected)
     workers = [threading.Thread(target=correct, args=(trains // threads + (i < trains % threads),))
                for i in range(threads)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -117,40 +239,70 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="smoke run: few small trains (numbers are not meaningful)")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per configuration (default 5, quick 1)")
     p.add_argument("--trains", type=int, default=None, help="trains per round (default 100, quick 3)")
+    p.add_argument("--karabo-python", default=os.environ.get("PYKARABO_KARABO_PYTHON", "/work/kvenv312/bin/python"),
+                   help="interpreter with karabo-cpp (karabind) for the reference chain, or 'none'")
     args = p.parse_args()
     rounds = args.rounds or (1 if args.quick else 5)
     trains = args.trains or (3 if args.quick else 100)
     pulses = 4 if args.quick else 64
+    karabo = args.karabo_python if args.karabo_python != "none" and os.path.exists(args.karabo_python) else None
     broker = privateEmbeddedUrl()
     topic = f"benchbound{os.getpid()}"
     host = ThreadedSignalSlotable(f"bench-bound-{os.getpid()}", broker=broker, topic=topic)
     host.start()   # hosts the embedded broker for the whole run
-    chains = {}
+    chains: dict[str, Chain | KaraboChain] = {}
+    unavailable = "karabo: reference unavailable (no karabo-cpp interpreter given or found)"
     try:
         for n in THREADS:
-            chains[n] = Chain(n, pulses, broker, topic)
-            chains[n].round(max(1, trains // 10))   # warm-up: connections, buffer pools
-        times: dict[str, list[float]] = {**{f"numpy {n}": [] for n in THREADS[:2]},
-                                         **{f"{n} threads": [] for n in THREADS}}
+            chains[f"{n} threads"] = Chain(n, pulses, broker, topic)
+        if karabo:
+            try:
+                for memory in ("local", "remote"):
+                    for n in THREADS:
+                        chains[f"karabo {memory} {n}"] = KaraboChain(karabo, n, pulses, memory)
+                unavailable = ""
+            except (OSError, RuntimeError, ValueError) as e:
+                unavailable = f"karabo: reference unavailable ({e})"
+        for chain in chains.values():
+            chain.round(max(1, trains // 10))   # warm-up: connections, buffer pools
+        times: dict[str, list[tuple[float, float]]] = {**{f"numpy {n}": [] for n in THREADS[:2]},
+                                                      **{k: [] for k in chains}}
         for _ in range(rounds):   # interleaved, so load changes affect every configuration alike
             for n in THREADS[:2]:
                 times[f"numpy {n}"].append(numpyReference(pulses, trains, n))
-            for n in THREADS:
-                times[f"{n} threads"].append(chains[n].round(trains))
+            for name, chain in chains.items():
+                times[name].append(chain.round(trains))
     finally:
         for chain in chains.values():
             chain.close()
         host.stop()
-    rate = {name: trains / statistics.median(t) for name, t in times.items()}
+    rate = {name: trains / statistics.median(w for w, _ in t) for name, t in times.items() if t}
+    cpu = {name: statistics.median(c for _, c in t) / trains for name, t in times.items() if t}
     print(f"bound correction chain: {trains} trains of ({pulses}, 512, 128) uint16 per round, {rounds} rounds, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    print("CPU ms/train: CPU time of the whole process per train (all its threads), independent of the load")
     for name, r in rate.items():
-        print(f"{name:>10}: {r:8.1f} trains/s  (median {statistics.median(times[name]) * 1e3:.0f} ms per round)")
+        print(f"{name:>16}: {r:8.1f} trains/s  (median {trains / r * 1e3:.0f} ms per round)  "
+              f"CPU {cpu[name] * 1e3:6.1f} ms/train")
     for n in THREADS[1:]:
         print(f"ratio scaling {n}/1 threads: {rate[f'{n} threads'] / rate['1 threads']:.2f}")
+        if f"karabo local {n}" in rate:
+            print(f"ratio scaling karabo local {n}/1 threads: {rate[f'karabo local {n}'] / rate['karabo local 1']:.2f}")
     print(f"ratio scaling numpy alone 2/1 threads: {rate['numpy 2'] / rate['numpy 1']:.2f}")
     print(f"ratio 1 thread chain/numpy alone: {rate['1 threads'] / rate['numpy 1']:.2f}")
-    print("karabo bound: not available (no karabo.bound in the Karabo 3.1.2 venv)")
+    # On idle cores the chain's 2-thread rate is bounded by its CPU per train over 2 cores, and
+    # by numpy's own scaling; the share of numpy in the chain's CPU says how close it can get.
+    print(f"ratio numpy CPU/chain CPU per train (1 thread): {cpu['numpy 1'] / cpu['1 threads']:.2f}")
+    print(f"check scaling 2/1 threads > 1.6: {'pass' if rate['2 threads'] / rate['1 threads'] > 1.6 else 'FAIL'}")
+    if unavailable:
+        print(unavailable)
+        return
+    for n in THREADS:
+        for memory in ("local", "remote"):
+            print(f"ratio {n} threads ours/karabo {memory} = {rate[f'{n} threads'] / rate[f'karabo {memory} {n}']:.2f}")
+        best = max(rate[f"karabo local {n}"], rate[f"karabo remote {n}"])
+        ratio = rate[f"{n} threads"] / best
+        print(f"check {n} threads >= 1.5x karabo (its faster mode): {'pass' if ratio >= 1.5 else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ item, on both sides, and every message waits for the input's readiness (``update
 as the protocol requires.  Neither side groups items.  The consumer only counts items (C++: a
 data handler; ours: iterating the input in a consumer thread / task).  Karabo C++ is karabind's
 ``OutputChannel`` -> ``InputChannel`` in one process (remote mode, its event loop in a thread),
-kept running between rounds.  Raw TCP sends the same number of bytes per item with a 4-byte
+kept running between rounds.  Our inputs get the output's plain connection info (memoryLocation
+"remote"), so our items travel over TCP too, not through the in-process shortcut.  Raw TCP sends the same number of bytes per item with a 4-byte
 length and a one-byte credit back (no protocol, no serialization): the physical limit here.
 
 Targets of issue #4: large items >= 0.7x raw TCP and >= 1.5x Karabo C++; ~1 KB items >= 2x

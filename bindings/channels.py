@@ -9,6 +9,7 @@ fit a UINT32 field, as in Karabo 3). An input asks each configured output's devi
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from typing import Any, Callable
@@ -19,7 +20,7 @@ from pykarabo.net import pipeline_threads
 from pykarabo.schema import Schema, ValidationRules, Validator
 from pykarabo.timestamp import Epochstamp, Timestamp
 
-__all__ = ["ChannelMetaData", "InputView", "BoundInput", "BoundOutput"]
+__all__ = ["ChannelMetaData", "InputView", "BoundInput", "BoundOutput", "isLocalRequest"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,13 @@ def _advertisedHost() -> str:
         return socket.gethostbyname(socket.gethostname())
     except OSError:
         return "127.0.0.1"
+
+
+def isLocalRequest(request: Hash) -> bool:
+    """Whether an output-information request comes from this process (Karabo's rule for "local":
+    same host and process id, and KARABO_NO_PIPELINE_SHORTCUT not set)."""
+    return (request.get("processId", -1) == os.getpid() and request.get("hostname", "") == socket.gethostname()
+            and not os.environ.get("KARABO_NO_PIPELINE_SHORTCUT"))
 
 
 class ChannelMetaData:
@@ -189,8 +197,9 @@ class BoundInput:
         deviceId, _, channel = output.rpartition(":")
         while not self._closing.is_set():
             try:
+                request = Hash("channelId", channel, "processId", os.getpid(), "hostname", socket.gethostname())
                 reply = self.device.request(deviceId, "slotGetOutputChannelInformation",
-                                            Hash("channelId", channel)).waitForReply(int(RESOLVE_RETRY * 1000))
+                                            request).waitForReply(int(RESOLVE_RETRY * 1000))
                 if reply and reply[0].get("success", False):
                     return reply[0]["info"]
             except Exception as exc:   # absent or not yet ready: try again

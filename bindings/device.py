@@ -29,7 +29,7 @@ from pykarabo.signalslot import SlotCall
 from pykarabo.states import State
 from pykarabo.timestamp import Timestamp
 
-from .channels import BoundInput, BoundOutput
+from .channels import BoundInput, BoundOutput, isLocalRequest
 from .schema import KARABO_CLASSINFO, baseParameters, classSchema
 
 __all__ = ["PythonDevice", "currentCaller"]
@@ -518,7 +518,10 @@ class PythonDevice:
         output = self._outputs.get(channelId)
         if output is None:
             return Hash("success", False, "info", Hash())
-        return Hash("success", True, "info", output.connectionInfo())
+        info = output.connectionInfo()
+        if isinstance(request, Hash) and isLocalRequest(request):
+            info["memoryLocation"] = "local"     # as Karabo: same process, data handed over in memory
+        return Hash("success", True, "info", info)
 
     def _slotLoggerLevel(self, level: str) -> None:
         self.set("log.level", str(level))

@@ -42,14 +42,17 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BufferPool", "END_OF_STREAM", "EndOfStream", "InputCore", "MetaData", "OutputCore",
-    "ProtocolError", "SEND", "CLOSE", "POLICIES", "DEFAULT_MAX_QUEUE_LENGTH",
-    "defaultPool", "encodeControl", "helloHash", "updateHash",
+    "ProtocolError", "SEND", "CLOSE", "DELIVER", "POLICIES", "DEFAULT_MAX_QUEUE_LENGTH",
+    "carryOut", "defaultPool", "encodeControl", "helloHash", "updateHash",
 ]
 
 SEND = "send"
 """Action kind: ``(SEND, conn, parts)``, write the buffers ``parts`` in order as one message."""
 CLOSE = "close"
 """Action kind: ``(CLOSE, conn, reason)``, close that connection (its peer misbehaved or was replaced)."""
+DELIVER = "deliver"
+"""Action kind: ``(DELIVER, conn, items)``, hand ``items`` (a list of ``(data, MetaData)``, or
+END_OF_STREAM) to the input of this process behind ``conn`` (see :meth:`OutputCore.setLocal`)."""
 
 POLICIES = ("drop", "wait", "queueDrop")
 """The slowness policies Karabo 3 accepts; legacy ``queue``/``throw`` break a real output."""
@@ -365,6 +368,33 @@ cdef class _FrameReader:
         return msg
 
 
+cdef Py_ssize_t _read_from(core, _FrameReader reader, key, recv_into) except -1:
+    buf = reader.get_buffer()
+    try:
+        n = recv_into(buf)
+    finally:
+        buf = None              # a pooled block must not stay exported once filled
+    if n:
+        core.bufferUpdated(key, n)
+    return n
+
+
+def carryOut(list actions, dict conns) -> None:
+    """Carry out a core's actions on the transport's connection objects, found by key in
+    ``conns`` (actions for a key no longer there are moot): ``conn.send(parts)``,
+    ``conn.deliver(items)`` for DELIVER, ``conn.abort()`` for CLOSE."""
+    for kind, key, payload in actions:
+        conn = conns.get(key)
+        if conn is None:
+            continue
+        if kind is SEND:
+            conn.send(payload)
+        elif kind is DELIVER:
+            conn.deliver(payload)
+        else:
+            conn.abort()
+
+
 def encodeControl(Hash h) -> bytes:
     """A single-part message: u32 LE length, then ``bin(h)``."""
     b = encodeBinary(h)
@@ -372,8 +402,12 @@ def encodeControl(Hash h) -> bytes:
 
 
 def helloHash(str instanceId, str dataDistribution="copy", str onSlowness="drop",
-              maxQueueLength=DEFAULT_MAX_QUEUE_LENGTH) -> Hash:
-    """The ``hello`` an input sends after connecting: six keys in Karabo's order and types."""
+              maxQueueLength=DEFAULT_MAX_QUEUE_LENGTH, str memoryLocation="remote") -> Hash:
+    """The ``hello`` an input sends after connecting: six keys in Karabo's order and types.
+
+    ``memoryLocation`` "local" is only for an output known to live in this process: a real
+    output then sends chunk ids instead of data.
+    """
     if onSlowness not in POLICIES:
         raise ValueError(f"onSlowness must be one of {POLICIES}, not {onSlowness!r}")
     if dataDistribution not in ("copy", "shared"):
@@ -381,7 +415,9 @@ def helloHash(str instanceId, str dataDistribution="copy", str onSlowness="drop"
     h = Hash()
     h["reason"] = "hello"
     h["instanceId"] = instanceId
-    h["memoryLocation"] = "remote"       # "local" makes a real output send chunk ids, not data
+    if memoryLocation not in ("remote", "local"):
+        raise ValueError(f"memoryLocation must be 'remote' or 'local', not {memoryLocation!r}")
+    h["memoryLocation"] = memoryLocation
     h["dataDistribution"] = dataDistribution
     h["onSlowness"] = onSlowness
     h.setAs("maxQueueLength", int(maxQueueLength), Types.UINT32)   # anything else breaks C++
@@ -402,11 +438,46 @@ def updateHash(str instanceId) -> Hash:
 
 @cython.final
 cdef class _Chunk:
-    """One message ready to send (to any number of inputs: its buffers are shared, not copied)."""
+    """One message ready to send (to any number of inputs: its buffers are shared, not copied).
 
-    cdef readonly list parts
+    Its wire form (``parts``) is built when a remote input needs it; inputs of this process get
+    the items themselves (``local``), without serialization or sockets.
+    """
+
+    cdef readonly list parts        # None until serialized
     cdef readonly bint eos
     cdef readonly Py_ssize_t nItems
+    cdef list items                 # the _Item list (data messages)
+    cdef bint layout
+    cdef bint handedOut             # the items' snapshots went to a local input already
+
+    cdef list wire(self):
+        if self.parts is None:
+            for obj in self.items:
+                if (<_Item>obj).parts is None:
+                    _serialize(<_Item>obj, (<_Item>obj).data, False)
+            _build_parts(self)
+        return self.parts
+
+    cdef object local(self):
+        """The items as ``(data, MetaData)`` for an input of this process, or None if the
+        output did not keep them (then the wire form goes, through the socket)."""
+        if self.eos:
+            return END_OF_STREAM
+        cdef _Item it
+        cdef MetaData m
+        out = []
+        for obj in self.items:
+            it = <_Item>obj
+            if it.data is None:
+                return None
+            m = MetaData.__new__(MetaData)
+            m.source, m.sec, m.frac, m.tid = it.source, it.sec, it.frac, it.tid
+            # Every local receiver gets its own tree; the arrays are shared, like the chunk
+            # memory Karabo's local inputs read from.
+            out.append((it.data.copy() if self.handedOut else it.data, m))
+        self.handedOut = True
+        return out
 
 
 cdef object _copy_buffer(object part):
@@ -445,7 +516,8 @@ cdef enum:
 cdef class _Item:
     """One written item: its serialized parts, the BufferSet split and its metadata."""
 
-    cdef list parts                 # body bytes, in order (one joined buffer for small items)
+    cdef list parts                 # body bytes, in order (one joined buffer for small items), or None
+    cdef Hash data                  # a snapshot of the written Hash for local inputs, or None
     cdef list sizes                 # sizes of the BufferSet split (copy, array, copy, ...)
     cdef Py_ssize_t size
     cdef str source
@@ -539,10 +611,23 @@ cdef bytes _data_prefix(list items, bint layout, Py_ssize_t body):
     return out
 
 
-cdef _Chunk make_chunk(list items, bint layout):
-    """Header + body of a data message from ``items`` (a list of _Item)."""
+cdef _Chunk make_chunk(list items, bint layout, bint serialize):
+    """A data message of ``items`` (a list of _Item), serialized now if ``serialize``."""
+    cdef _Chunk c = _Chunk()
+    c.items = items
+    c.layout = layout
+    c.nItems = len(items)
+    if serialize:
+        _build_parts(c)
+    return c
+
+
+cdef _build_parts(_Chunk c):
+    """Header + body of the data message of ``c`` (every item serialized)."""
     cdef Py_ssize_t total = 0
     cdef list body = []
+    cdef list items = c.items
+    cdef bint layout = c.layout
     for obj in items:
         total += (<_Item>obj).size
         for p in (<_Item>obj).parts:
@@ -550,7 +635,6 @@ cdef _Chunk make_chunk(list items, bint layout):
                 body.append(p)
     if total > 0xFFFFFFFF:
         raise ValueError(f"a chunk of {total} bytes exceeds the 4 GiB limit of the wire format")
-    cdef _Chunk c = _Chunk()
     prefix = _data_prefix(items, layout, total)
     if total < _SMALL_MESSAGE:
         # One buffer: a single plain send, no gather list to build per connection.
@@ -558,8 +642,19 @@ cdef _Chunk make_chunk(list items, bint layout):
         c.parts = [b"".join(body)]
     else:
         c.parts = [prefix] + body
-    c.nItems = len(items)
-    return c
+
+
+cdef _serialize(_Item it, Hash data, bint copyAllData):
+    """The wire form of one item (arrays copied if ``copyAllData``)."""
+    parts = encodeBinaryBuffers(data)
+    it.sizes = [len(p) for p in parts]
+    it.size = sum(it.sizes)
+    if it.size < _SMALL_MESSAGE:
+        it.parts = [b"".join(parts)]        # a copy anyway: copyAllData costs nothing more
+    elif copyAllData:
+        it.parts = [p if isinstance(p, bytes) else _copy_buffer(p) for p in parts]
+    else:
+        it.parts = parts
 
 
 cdef _Chunk make_eos(bint layout):
@@ -590,6 +685,8 @@ cdef class _Peer:
     cdef bint ready
     cdef object queue               # deque of _Chunk waiting for this input's readiness
     cdef bytes update               # bin(update Hash) of the registered input
+    cdef bint inProcess             # the transport vouches that the input lives in this process
+    cdef bint local                 # ... and it asked for "local": chunks go as items (DELIVER)
 
 
 def _as_int(Hash h, str key, default):
@@ -634,6 +731,7 @@ cdef class OutputCore:
     cdef readonly Py_ssize_t sharedQueueLimit
     cdef readonly Py_ssize_t dropped        # chunk deliveries skipped by drop / queueDrop
     cdef object _selector             # registerSharedInputSelector's callable, or None
+    cdef Py_ssize_t _nLocal           # registered inputs served in memory
 
     def __init__(self, str source="pykarabo:output", str noInputShared="drop", bint bufferSetLayout=True,
                  Py_ssize_t maxControlSize=1 << 20, Py_ssize_t sharedQueueLimit=SHARED_QUEUE_LIMIT):
@@ -662,6 +760,11 @@ cdef class OutputCore:
         p.queue = deque()
         self._conns[conn] = p
 
+    def setLocal(self, conn) -> None:
+        """The input on ``conn`` lives in this process: if its hello asks for memoryLocation
+        "local", its chunks are handed over as items (DELIVER actions) instead of bytes."""
+        (<_Peer>self._conns[conn]).inProcess = True
+
     def getBuffer(self, conn):
         """A writable buffer to receive the next bytes of ``conn`` into (``recv_into``)."""
         return (<_Peer>self._conns[conn]).reader.get_buffer()
@@ -680,6 +783,12 @@ cdef class OutputCore:
         except (ProtocolError, ValueError) as e:
             log.error("output %s: closing the connection from %s: %s", self.source, p.peer, e)
             self._drop(p, f"protocol error: {e}")
+
+    def readFrom(self, conn, recv_into) -> int:
+        """One read of ``conn``: ``recv_into(buffer)`` (a socket's) fills the connection's next
+        buffer, then the bytes are processed; returns the count (0: the peer closed).  The
+        transport's socket errors propagate (nothing was received then)."""
+        return _read_from(self, (<_Peer>self._conns[conn]).reader, conn, recv_into)
 
     def receive(self, conn, data) -> None:
         """Bytes received on ``conn`` (copying variant of getBuffer/bufferUpdated)."""
@@ -707,6 +816,8 @@ cdef class OutputCore:
     cdef _unregister(self, _Peer p):
         if p.instanceId is not None and self._inputs.get(p.instanceId) is p:
             del self._inputs[p.instanceId]
+            if p.local:
+                self._nLocal -= 1
             log.info("output %s: input %s (%s) left", self.source, p.instanceId, p.peer)
         try:
             self._sharedReady.remove(p)
@@ -716,9 +827,11 @@ cdef class OutputCore:
         p.ready = False
         p.instanceId = None
         p.update = None
+        p.local = False
 
     def takeActions(self) -> list:
-        """The pending ``(SEND, conn, parts)`` / ``(CLOSE, conn, reason)`` actions, in order."""
+        """The pending ``(SEND, conn, parts)`` / ``(DELIVER, conn, items)`` / ``(CLOSE, conn, reason)``
+        actions, in order (see :func:`carryOut`)."""
         out = self._actions
         self._actions = []
         return out
@@ -765,7 +878,7 @@ cdef class OutputCore:
             policy = "drop"
         elif policy not in POLICIES:
             raise ProtocolError(f"unknown onSlowness {policy!r}")
-        if location != "remote":
+        if location != "remote" and not (location == "local" and p.inProcess):
             # "local" means the same process in Karabo; across processes data must be sent.
             log.debug("output %s: input %s says memoryLocation %r, sending data anyway",
                       self.source, iid, location)
@@ -784,6 +897,9 @@ cdef class OutputCore:
         p.shared = dist == "shared"
         p.policy = policy
         p.maxQueueLength = max(0, qlen)
+        p.local = location == "local" and p.inProcess
+        if p.local:
+            self._nLocal += 1
         self._inputs[iid] = p
         log.info("output %s: input %s connected from %s (%s, %s)", self.source, iid, p.peer, dist, policy)
         self._ready(p)
@@ -808,7 +924,12 @@ cdef class OutputCore:
 
     cdef _send(self, _Peer p, _Chunk c):
         p.ready = False
-        self._actions.append((SEND, p.conn, c.parts))
+        if p.local:
+            items = c.local()
+            if items is not None:
+                self._actions.append((DELIVER, p.conn, items))
+                return
+        self._actions.append((SEND, p.conn, c.wire()))
 
     cdef _deliver_or_queue(self, _Peer p, _Chunk c):
         if p.ready and not p.queue:
@@ -841,16 +962,13 @@ cdef class OutputCore:
         except (OverflowError, TypeError, ValueError):
             raise ValueError(f"timestamp must be (sec, frac, tid), three integers in [0, 2**64), "
                              f"not {timestamp!r}") from None
-        parts = encodeBinaryBuffers(data)
-        it.sizes = [len(p) for p in parts]
-        it.size = sum(it.sizes)
-        if it.size < _SMALL_MESSAGE:
-            it.parts = [b"".join(parts)]        # a copy anyway: copyAllData costs nothing more
-        elif copyAllData:
-            it.parts = [p if isinstance(p, bytes) else _copy_buffer(p) for p in parts]
-        else:
-            it.parts = parts
         it.source = source
+        if self._nLocal:
+            # Inputs of this process take a snapshot (the caller may reuse the Hash and, with
+            # copyAllData, its arrays); the wire form is made when a remote input needs it.
+            it.data = data.__deepcopy__(None) if copyAllData else data.copy()
+        if self._nLocal == 0 or len(self._inputs) > self._nLocal:
+            _serialize(it, data, copyAllData)
         self._pending.append(it)
 
     def update(self) -> None:
@@ -859,7 +977,8 @@ cdef class OutputCore:
             return
         items = self._pending
         self._pending = []
-        self._distribute(make_chunk(items, self.bufferSetLayout))
+        self._distribute(make_chunk(items, self.bufferSetLayout,
+                                    self._nLocal == 0 or len(self._inputs) > self._nLocal))
 
     def signalEndOfStream(self) -> None:
         """Flush pending items, then send end-of-stream to every input (never dropped)."""
@@ -1278,6 +1397,7 @@ cdef class InputCore:
     cdef list _actions
     cdef bytes _update
     cdef bytes _hello
+    cdef bytes _helloLocal
 
     def __init__(self, str instanceId, str dataDistribution="copy", str onSlowness="drop",
                  Py_ssize_t maxQueueLength=DEFAULT_MAX_QUEUE_LENGTH, Py_ssize_t queueCapacity=2,
@@ -1297,14 +1417,28 @@ cdef class InputCore:
         self._queue = deque()
         self._actions = []
 
-    def connect(self, key, str peer="?") -> None:
-        """Connection ``key`` to an output is established: queues its hello."""
+    def connect(self, key, str peer="?", bint local=False) -> None:
+        """Connection ``key`` to an output is established: queues its hello.
+
+        ``local``: the output lives in this process and hands chunks over with :meth:`deliver`
+        (the hello says memoryLocation "local"; never say so to an output elsewhere).
+        """
         cdef _Link l = _Link()
         l.key = key
         l.peer = peer
         l.reader = _FrameReader(True, self.maxHeaderSize, self.maxBodySize, self.pool, peer)
         self._links[key] = l
-        self._actions.append((SEND, key, [self._hello]))
+        if local and self._helloLocal is None:
+            self._helloLocal = encodeControl(helloHash(self.instanceId, self.dataDistribution, self.onSlowness,
+                                                       self.maxQueueLength, "local"))
+        self._actions.append((SEND, key, [self._helloLocal if local else self._hello]))
+
+    def deliver(self, key, items) -> None:
+        """A message handed over in memory by an output of this process on ``key``: a list of
+        ``(data, MetaData)``, or END_OF_STREAM."""
+        cdef _Link l = self._links.get(key)
+        if l is not None:
+            self._accept(l, None if items is END_OF_STREAM else items)
 
     def disconnect(self, key) -> None:
         """Connection ``key`` is gone; may complete an end-of-stream the others already sent."""
@@ -1330,6 +1464,12 @@ cdef class InputCore:
             self._actions.append((CLOSE, key, str(e)))
             self._check_eos()
 
+    def readFrom(self, key, recv_into) -> int:
+        """One read of ``key``: ``recv_into(buffer)`` (a socket's) fills the connection's next
+        buffer (a pooled body block once a body streams in), then the bytes are processed;
+        returns the count (0: the peer closed).  The transport's socket errors propagate."""
+        return _read_from(self, (<_Link>self._links[key]).reader, key, recv_into)
+
     def receive(self, key, data) -> None:
         """Bytes received on ``key`` (copying variant of getBuffer/bufferUpdated)."""
         cdef Py_ssize_t pos = 0, n, total = len(data)
@@ -1343,7 +1483,10 @@ cdef class InputCore:
             self.bufferUpdated(key, n)
 
     cdef _message(self, _Link l, bytes header, _Block body):
-        items = split_message(header, body, l.peer)
+        self._accept(l, split_message(header, body, l.peer))
+
+    cdef _accept(self, _Link l, list items):
+        """Queue the items of one message (None: end-of-stream) and grant the next one."""
         if items is None:
             l.eos = True
             self._check_eos()

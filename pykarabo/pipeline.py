@@ -13,7 +13,9 @@ Threads (blocking)::
 
 asyncio: the same names in ``pykarabo.pipeline.aio`` (``await out.start()``, ``await out.update()``,
 ``async for data, meta in inp``).  Received arrays are views into pooled buffers, which are reused
-once the data are no longer referenced.
+once the data are no longer referenced.  A threaded input given a connection info with
+``memoryLocation`` "local" for an output of the same process gets the items in memory (arrays
+shared unless the writer asked for ``copyAllData``), as Karabo's in-process shortcut.
 """
 
 from pykarabo._core.pipeline import (DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, POLICIES, BufferPool, EndOfStream,

@@ -15,8 +15,8 @@ from collections import deque
 from typing import AsyncIterator, Callable, Iterable
 
 from pykarabo import Hash
-from pykarabo._core.pipeline import (CLOSE, DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore,
-                                     MetaData, OutputCore)
+from pykarabo._core.pipeline import (DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore, MetaData,
+                                     OutputCore, carryOut)
 from pykarabo.errors import KaraboTimeoutError
 from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress
 from pykarabo.net.pipeline_threads import gatherViews, sendNow, sendViews
@@ -117,9 +117,26 @@ class _Connection:
         self._lost = lost
         self._writing = False                     # registered for writability
         self._stall: asyncio.TimerHandle | None = None
+        self._recvInto = sock.recv_into
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.loop.add_reader(sock.fileno(), readable, self)
+
+    def read(self, core: InputCore | OutputCore) -> int:
+        """One read of this connection into ``core`` (received arrays land in its pooled blocks);
+        the byte count, -1 if nothing was there, 0 once the connection is closed."""
+        try:
+            n = core.readFrom(self.key, self._recvInto)
+        except BlockingIOError:
+            return -1
+        except OSError as e:
+            log.info("pipeline: the connection with %s failed: %s", self.peer, e)
+            self.abort()
+            return 0
+        if n == 0:
+            log.info("pipeline: %s closed the connection", self.peer)
+            self.abort()
+        return n
 
     def send(self, parts: list) -> None:
         """Queue one message; written at once as far as the socket takes it."""
@@ -249,22 +266,8 @@ class OutputChannel:
         self.core.connect(conn.key, conn.peer)
 
     def _readable(self, conn: _Connection) -> None:
-        buf = self.core.getBuffer(conn.key)
-        try:
-            n = conn.sock.recv_into(buf)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            log.info("output port %d: connection from %s failed: %s", self.port, conn.peer, e)
-            conn.abort()
-            return
-        finally:
-            del buf
-        if n == 0:
-            conn.abort()
-            return
-        self.core.bufferUpdated(conn.key, n)
-        self._dispatch()
+        if conn.read(self.core) > 0:
+            self._dispatch()
 
     def _lost(self, conn: _Connection) -> None:
         if self._conns.pop(conn.key, None) is not None:
@@ -277,15 +280,7 @@ class OutputChannel:
         return connectionInfo(self._advertised or self.host, self.port)
 
     def _dispatch(self) -> None:
-        for kind, key, payload in self.core.takeActions():
-            conn = self._conns.get(key)
-            if conn is None:
-                continue
-            if kind == CLOSE:
-                self._conns.pop(key, None)
-                conn.abort()
-            else:
-                conn.send(payload)
+        carryOut(self.core.takeActions(), self._conns)
         self._changed.notify()
 
     def write(self, data: Hash, source: str | None = None, timestamp: tuple | None = None,
@@ -383,14 +378,7 @@ class InputChannel:
         return self
 
     def _dispatch(self) -> None:
-        for kind, key, payload in self.core.takeActions():
-            conn = self._conns.get(key)
-            if conn is None:
-                continue
-            if kind == CLOSE:
-                conn.abort()
-            else:
-                conn.send(payload)
+        carryOut(self.core.takeActions(), self._conns)
         self._changed.notify()
         if (self._drainer is None
                 and (self._onData is not None or self._onInput is not None or self._onEndOfStream is not None)
@@ -402,23 +390,9 @@ class InputChannel:
         # drained instead of going back to the selector for every socket buffer's worth.
         n = _STREAMING
         while n >= _STREAMING and not conn.closed:
-            buf = self.core.getBuffer(conn.key)     # straight into the pooled block once a body starts
-            try:
-                n = conn.sock.recv_into(buf)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                log.info("input %s: connection to %s failed: %s", self.instanceId, conn.peer, e)
-                conn.abort()
-                return
-            finally:
-                del buf                             # the pooled block must not stay exported
-            if n == 0:
-                log.info("input %s: output %s closed the connection", self.instanceId, conn.peer)
-                conn.abort()
-                return
-            self.core.bufferUpdated(conn.key, n)
-            self._dispatch()
+            n = conn.read(self.core)
+            if n > 0:
+                self._dispatch()
 
     def _lost(self, conn: _Connection) -> None:
         if self._conns.get(conn.key) is conn:

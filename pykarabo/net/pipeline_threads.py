@@ -2,28 +2,41 @@
 
 Socket reads and gather-writes release the GIL; every protocol decision is taken by the
 sans-I/O cores of ``pykarabo._core.pipeline`` under one lock per channel.
+
+An input whose connection info says memoryLocation "local" (Karabo's mark for an output of the
+same process; ``KARABO_NO_PIPELINE_SHORTCUT`` turns it off) and whose output really is one of this
+process takes the chunks as items handed over in memory: no serialization, no loopback copies.
+The TCP connection still carries hello and updates, so readiness and the policies are unchanged.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import struct
 import threading
 import time
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
 
 from pykarabo import Hash
-from pykarabo._core.pipeline import (CLOSE, DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore,
-                                     MetaData, OutputCore)
+from pykarabo._core.pipeline import (DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, BufferPool, InputCore, MetaData,
+                                     OutputCore, carryOut)
 from pykarabo.errors import KaraboTimeoutError
-from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress, sendParts
+from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress
 
 log = logging.getLogger(__name__)
 
 _POLL = 0.2   # seconds between checks of the closing flag in blocking loops
+
+_LOCAL_CLAIM_WAIT = 2.0   # seconds an input waits for an output of this process to accept it
+
+# Outputs of this process by port: an input told that its output is local (Karabo's connection
+# info says memoryLocation "local" for the same process) takes its chunks in memory.
+_localOutputs: weakref.WeakValueDictionary[int, "OutputChannel"] = weakref.WeakValueDictionary()
 
 _handlerPool: ThreadPoolExecutor | None = None
 _handlerPoolLock = threading.Lock()
@@ -88,6 +101,24 @@ def sendNow(sock: socket.socket, parts: list, flags: int = 0) -> list:
     return views
 
 
+def _receive(sock: socket.socket, core: InputCore | OutputCore, key: int, cond: threading.Condition,
+             dispatch: Callable[[], None], current: Callable[[], bool]) -> None:
+    """Read ``sock`` into ``core`` while ``current()`` holds, until the peer closes (returns) or
+    the socket fails (OSError).  Receiving needs no lock (only this thread fills this
+    connection's buffers, straight into a pooled block once a body streams in); processing the
+    bytes and carrying out the resulting actions happen under ``cond``."""
+    recvInto = sock.recv_into
+    while current():
+        buf = core.getBuffer(key)
+        n = recvInto(buf)
+        del buf                 # the pooled block must not stay exported
+        if n == 0:
+            return
+        with cond:
+            core.bufferUpdated(key, n)
+            dispatch()
+
+
 def _setBlocking(sock: socket.socket, sendTimeout: float) -> None:
     """Blocking mode with a kernel send timeout, no Python timeout.
 
@@ -112,6 +143,7 @@ class _OutputConnection:
         self.pending: deque[list] = deque()   # unsent messages, oldest (being written) first
         self.wake = threading.Condition(threading.Lock())
         self.closed = False
+        self.local: tuple[InputChannel, int] | None = None   # the input of this process behind it
         self.reader = threading.Thread(target=self._read, name=f"pipe-out-read {peer}", daemon=True)
         self.writer = threading.Thread(target=self._write, name=f"pipe-out-write {peer}", daemon=True)
 
@@ -137,7 +169,12 @@ class _OutputConnection:
             self.pending.append(views)
             self.wake.notify()
 
-    def shutdown(self) -> None:
+    def deliver(self, items: list | object) -> None:
+        """Hand a message to the input of this process behind this connection."""
+        inp, key = self.local
+        inp._deliverLocal(key, items)
+
+    def abort(self) -> None:
         """Stop both threads (the socket is closed by the reader once it wakes up)."""
         with self.wake:
             if self.closed:
@@ -150,18 +187,20 @@ class _OutputConnection:
             pass
 
     def _read(self) -> None:
+        channel = self.channel
         try:
-            while not self.closed:
-                data = self.sock.recv(1 << 14)       # only small control messages come this way
-                if not data:
-                    break
-                self.channel._received(self, data)
+            _receive(self.sock, channel.core, id(self), channel._cond, channel._dispatch, self._current)
+        except KeyError:
+            pass        # the core dropped this connection in the meantime (another one took over its input)
         except OSError as e:
             if not self.closed:
                 log.info("output: connection from %s failed: %s", self.peer, e)
         finally:
             self.channel._lost(self)
             self.sock.close()
+
+    def _current(self) -> bool:
+        return not self.closed and id(self) in self.channel._conns
 
     def _write(self) -> None:
         while True:
@@ -207,6 +246,8 @@ class OutputChannel:
         self._listener.settimeout(_POLL)
         self.port: int = self._listener.getsockname()[1]
         self._closing = False
+        self._claims: dict[str, tuple[InputChannel, int]] = {}   # peer address -> input of this process
+        _localOutputs[self.port] = self
         self._acceptor = threading.Thread(target=self._accept, name=f"pipe-out-accept :{self.port}",
                                           daemon=True)
         self._acceptor.start()
@@ -232,32 +273,39 @@ class OutputChannel:
                     return
                 self._conns[id(conn)] = conn
                 self.core.connect(id(conn), conn.peer)
+                self._adopt(conn)
+                self._cond.notify_all()
             conn.start()
+
+    def _claimLocal(self, peer: str, inp: "InputChannel", key: int) -> bool:
+        """The input ``inp`` of this process connected from ``peer``: hand its chunks over in memory
+        once the connection is accepted (waits up to a moment for that); False if it never was."""
+        with self._cond:
+            self._claims[peer] = (inp, key)
+            for conn in self._conns.values():
+                self._adopt(conn)
+            if self._cond.wait_for(lambda: peer not in self._claims or self._closing, _LOCAL_CLAIM_WAIT):
+                return not self._closing
+            self._claims.pop(peer, None)
+            return False
+
+    def _adopt(self, conn: _OutputConnection) -> None:
+        claim = self._claims.pop(conn.peer, None)
+        if claim is not None:
+            conn.local = claim
+            self.core.setLocal(id(conn))
 
     def _dispatch(self) -> None:
         """Carry out the core's actions; called with the lock held."""
-        for kind, key, payload in self.core.takeActions():
-            conn = self._conns.get(key)
-            if conn is None:
-                continue
-            if kind == CLOSE:
-                self._conns.pop(key, None)
-                conn.shutdown()
-            else:
-                conn.send(payload)
+        carryOut(self.core.takeActions(), self._conns)
         self._cond.notify_all()
-
-    def _received(self, conn: _OutputConnection, data: bytes) -> None:
-        with self._cond:
-            self.core.receive(id(conn), data)
-            self._dispatch()
 
     def _lost(self, conn: _OutputConnection) -> None:
         with self._cond:
             if self._conns.pop(id(conn), None) is not None:
                 self.core.disconnect(id(conn))
                 self._dispatch()
-        conn.shutdown()
+        conn.abort()
 
     def write(self, data: Hash, source: str | None = None, timestamp: tuple | None = None,
               copyAllData: bool = True) -> None:
@@ -303,12 +351,15 @@ class OutputChannel:
     def close(self) -> None:
         """Close the listener and every connection."""
         self._closing = True
+        if _localOutputs.get(self.port) is self:
+            del _localOutputs[self.port]
         self._listener.close()
         with self._cond:
             conns = list(self._conns.values())
             self._conns.clear()
+            self._cond.notify_all()
         for c in conns:
-            c.shutdown()
+            c.abort()
         self._acceptor.join(timeout=2)
         for c in conns:
             c.reader.join(timeout=2)
@@ -318,6 +369,32 @@ class OutputChannel:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _InputConnection:
+    """One connection of an input to an output: carries the core's hello and updates."""
+
+    def __init__(self, channel: "InputChannel", sock: socket.socket, key: int):
+        self.channel = channel
+        self.sock = sock
+        self.key = key
+
+    def send(self, parts: list) -> None:
+        try:
+            for part in parts:              # a hello or an update: one small buffer
+                self.sock.sendall(part)
+        except OSError as e:
+            log.warning("input %s: sending to output %d failed: %s", self.channel.instanceId, self.key, e)
+            self.abort()
+
+    def abort(self) -> None:
+        """Stop using this connection; its reader thread wakes up and reports the loss."""
+        if self.channel._conns.get(self.key) is self:
+            del self.channel._conns[self.key]
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class InputChannel:
@@ -340,12 +417,17 @@ class InputChannel:
         self.instanceId = instanceId or defaultInputId()
         self.core = InputCore(self.instanceId, dataDistribution, onSlowness, maxQueueLength, queueCapacity,
                               maxHeaderSize, maxBodySize, pool)
+        outputs = list(outputs)
         self.addresses = [parseOutputAddress(a) for a in outputs]
+        # Karabo's rule: in memory when the connection info says "local" (same process) and
+        # KARABO_NO_PIPELINE_SHORTCUT is not set.
+        self._local = [isinstance(a, (Hash, dict)) and a.get("memoryLocation") == "local"
+                       and not os.environ.get("KARABO_NO_PIPELINE_SHORTCUT") for a in outputs]
         self.connectTimeout = connectTimeout
         self.sendTimeout = sendTimeout
         self.reconnectDelay = reconnectDelay
         self._cond = threading.Condition()
-        self._socks: dict[int, socket.socket] = {}
+        self._conns: dict[int, _InputConnection] = {}
         self._closing = False
         self._onData = onData
         self._onInput = onInput
@@ -358,23 +440,7 @@ class InputChannel:
 
     def _dispatch(self) -> None:
         """Send the core's updates / close what it rejected; called with the lock held."""
-        for kind, key, payload in self.core.takeActions():
-            sock = self._socks.get(key)
-            if sock is None:
-                continue
-            if kind == CLOSE:
-                self._socks.pop(key, None)
-                self._shutdown(sock)
-                continue
-            try:
-                if len(payload) == 1 and type(payload[0]) is bytes:
-                    sock.sendall(payload[0])         # an update or hello: one plain send
-                else:
-                    sendParts(sock, payload)
-            except OSError as e:
-                log.warning("input %s: sending to output %d failed: %s", self.instanceId, key, e)
-                self._socks.pop(key, None)
-                self._shutdown(sock)
+        carryOut(self.core.takeActions(), self._conns)
         self._cond.notify_all()
         if self._draining or self._closing or not self.core.queuedMessages:
             return
@@ -423,13 +489,6 @@ class InputChannel:
             except Exception:
                 log.exception("input %s: a handler failed", self.instanceId)
 
-    @staticmethod
-    def _shutdown(sock: socket.socket) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
     def _run(self, key: int) -> None:
         host, port = self.addresses[key]
         peer = f"{host}:{port}"
@@ -445,43 +504,49 @@ class InputChannel:
             delay = self.reconnectDelay[0]
             _setBlocking(sock, self.sendTimeout)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)     # as Karabo's inputs do
+            local = self._local[key] and self._claimLocal(key, port, sock)
             with self._cond:
                 if self._closing:
                     sock.close()
                     return
-                self._socks[key] = sock
-                self.core.connect(key, peer)
+                conn = self._conns[key] = _InputConnection(self, sock, key)
+                self.core.connect(key, peer, local)
                 self._dispatch()
-            self._read(key, sock, peer)
+            self._read(conn, peer)
             sock.close()
             if not self._closing:
                 self._sleep(delay)
 
-    def _read(self, key: int, sock: socket.socket, peer: str) -> None:
+    def _read(self, conn: _InputConnection, peer: str) -> None:
+        key = conn.key
         try:
-            while True:
-                # No lock: one call into the core is atomic under the GIL, and only this thread
-                # reads this connection.
-                if self._closing or self._socks.get(key) is not sock:
-                    break
-                buf = self.core.getBuffer(key)
-                n = sock.recv_into(buf)
-                del buf                 # the pooled block must not stay exported
-                if n == 0:
-                    log.info("input %s: output %s closed the connection", self.instanceId, peer)
-                    break
-                with self._cond:
-                    self.core.bufferUpdated(key, n)
-                    self._dispatch()
+            _receive(conn.sock, self.core, key, self._cond, self._dispatch,
+                     lambda: not self._closing and self._conns.get(key) is conn)
+            if self._conns.get(key) is conn:
+                log.info("input %s: output %s closed the connection", self.instanceId, peer)
         except OSError as e:
             if not self._closing:
                 log.info("input %s: connection to %s failed: %s", self.instanceId, peer, e)
         finally:
             with self._cond:
-                if self._socks.get(key) is sock:
-                    del self._socks[key]
+                if self._conns.get(key) is conn:
+                    del self._conns[key]
                 self.core.disconnect(key)
                 self._dispatch()
+
+    def _claimLocal(self, key: int, port: int, sock: socket.socket) -> bool:
+        """True if the output at ``port`` lives in this process and will hand chunks over in memory."""
+        output = _localOutputs.get(port)
+        if output is None:
+            return False
+        host, localPort = sock.getsockname()[:2]
+        return output._claimLocal(f"{host}:{localPort}", self, key)
+
+    def _deliverLocal(self, key: int, items: list | object) -> None:
+        """A message handed over in memory by an output of this process."""
+        with self._cond:
+            self.core.deliver(key, items)
+            self._dispatch()
 
     def _sleep(self, seconds: float) -> None:
         with self._cond:
@@ -523,8 +588,8 @@ class InputChannel:
         """Disconnect from every output and stop the threads."""
         with self._cond:
             self._closing = True
-            for sock in self._socks.values():
-                self._shutdown(sock)
+            for conn in list(self._conns.values()):
+                conn.abort()
             self._cond.notify_all()
         for t in self._threads:
             t.join(timeout=2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 
@@ -154,3 +156,33 @@ def test_handlers_of_two_inputs_run_in_parallel(bus):
     while len(both.met) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sorted(both.met) == [0, 1] and not both.barrier.broken
+
+
+@KARABO_CLASSINFO("ArraySink", "1.0")
+class ArraySink(BoundTrainSink):
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self.arrays = []
+
+    def onData(self, data, meta):
+        super().onData(data, meta)
+        self.arrays.append(data["image.data"])
+
+
+def test_devices_of_one_process_hand_trains_over_in_memory(bus, monkeypatch):
+    det, cal, sink = chain(bus, trains=3, sink=ArraySink)
+    request = Hash("channelId", "output", "processId", os.getpid(), "hostname", socket.gethostname())
+    info = bus.request("BOUND/CAL/1", "slotGetOutputChannelInformation", request)[0]["info"]
+    assert info["memoryLocation"] == "local"      # as Karabo answers a requester of the same process
+    request["processId"] = os.getpid() + 1
+    info = bus.request("BOUND/CAL/1", "slotGetOutputChannelInformation", request)[0]["info"]
+    assert info["memoryLocation"] == "remote"
+    monkeypatch.setenv("KARABO_NO_PIPELINE_SHORTCUT", "1")
+    request["processId"] = os.getpid()
+    info = bus.request("BOUND/CAL/1", "slotGetOutputChannelInformation", request)[0]["info"]
+    assert info["memoryLocation"] == "remote"
+    assert bus.request("BOUND/DET/1", "start") == ("ON",)
+    assert sink.ended.wait(T)
+    # the calibration writes a fresh array per train with safeNDArray: the sink gets that very
+    # array (owning its memory), not a view into a buffer received through a socket
+    assert len(sink.arrays) == 3 and all(a.flags.owndata for a in sink.arrays)
