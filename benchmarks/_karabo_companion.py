@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Companion of bench_serialize.py, run by the interpreter that has real Karabo 3 installed.
+"""Companion of bench_serialize.py and bench_middlelayer.py, run by the interpreter that has real Karabo 3.
 
-Builds the data sets of _bench_data.py with karabo-cpp's Hash (``karabind``) and karabo-native's
-Hash, times encode and decode+read exactly like bench_serialize.py does for pykarabo, and prints
-one JSON document: {"karabo-cpp": {case: {"encode": t, "decode": t, "size": n, "sha256": s}},
+For bench_serialize: builds the data sets of _bench_data.py with karabo-cpp's Hash (``karabind``) and
+karabo-native's Hash, times encode and decode+read exactly like bench_serialize.py does for pykarabo, and
+prints one JSON document: {"karabo-cpp": {case: {"encode": t, "decode": t, "size": n, "sha256": s}},
 "karabo-native": {...}, "versions": {...}}.  A library that cannot be imported is reported
 under "errors" instead.
 
+For bench_middlelayer (``--middlelayer URL``): the same two devices and client as bench_middlelayer.py's
+pykarabo side, written for Karabo's own middlelayer, in one process on RabbitMQ ``URL``; prints
+{"rtt": s, "updates": per s, "items": per s} (see :func:`middlelayerFigures`).
+
     /work/kvenv312/bin/python benchmarks/_karabo_companion.py [--quick] [--cells N]
+    /work/kvenv312/bin/python benchmarks/_karabo_companion.py --middlelayer URL --topic T --calls N --updates N --items N
 """
 
 import hashlib
@@ -207,17 +212,125 @@ def run(args):
                     "size": len(b),
                     "sha256": hashlib.sha256(b).hexdigest(),
                 }
-                del b
             except Exception:
                 result["errors"][f"{name}/{case}"] = traceback.format_exc(limit=3)
     return result
+
+
+# -- karabo.middlelayer ---------------------------------------------------------------------------
+
+def middlelayerFigures(url, topic, calls, updates, items):
+    """Slot round trip (median s), updates/s a proxy observes, pipeline items/s: Karabo's middlelayer.
+
+    Mirrors ``mdlFigures`` of bench_middlelayer.py step by step: a source device (an ``echo`` slot, an
+    ``Int32`` property, an output channel of 1 KiB NDArray items) and a sink device (a raw input channel,
+    ``onSlowness="wait"``) in one event loop with a client (a ``DeviceClientBase``) that calls, watches
+    and times.
+    """
+    os.environ.update(KARABO_BROKER=url, KARABO_BROKER_TOPIC=topic)
+    import asyncio
+    import statistics
+    import time
+
+    from karabo.middlelayer import (AccessMode, Configurable, Device, DeviceClientBase, Hash, InputChannel,
+                                    Int32, NDArray, OutputChannel, UInt8, call, connectDevice, slot, waitUntil)
+    from karabo.middlelayer.eventloop import EventLoop
+
+    class Item(Configurable):
+        data = NDArray(dtype=UInt8, shape=(1024,))
+
+    class Source(Device):
+        value = Int32(accessMode=AccessMode.READONLY, defaultValue=0)
+        output = OutputChannel(Item)
+
+        @slot
+        def echo(self, x):
+            return x
+
+        async def count(self, n):
+            for i in range(1, n + 1):
+                self.value = i
+                await asyncio.sleep(0)   # one signalChanged per assignment (one loop iteration's are bundled)
+
+        async def send(self, n):
+            self.output.schema.data = np.zeros(1024, np.uint8)
+            for _ in range(n):
+                await self.output.writeData()
+            await self.output.writeEndOfStream()
+
+    class Sink(Device):
+        def __init__(self, configuration):
+            super().__init__(configuration)
+            self.received, self.target = 0, None
+            self.connected = asyncio.get_event_loop().create_future()
+            self.done = asyncio.get_event_loop().create_future()
+
+        @InputChannel(raw=True)
+        async def input(self, data, meta):
+            self.received += 1
+            if self.received == self.target and not self.done.done():
+                self.done.set_result(time.perf_counter())
+
+        @input.connect
+        async def input(self, output):
+            if not self.connected.done():
+                self.connected.set_result(None)
+
+    async def measure(source, sink):
+        proxy = await connectDevice("bench/source")
+        rtts = []
+        for i in range(calls):
+            t0 = time.perf_counter()
+            await call("bench/source", "echo", i)
+            rtts.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        await asyncio.get_event_loop().create_task(source.count(updates), instance=source)
+        await waitUntil(lambda: proxy.value == updates)
+        updateRate = updates / (time.perf_counter() - t0)
+        await asyncio.wait_for(sink.connected, 10)
+        sink.target = items
+        t0 = time.perf_counter()
+        await asyncio.get_event_loop().create_task(source.send(items), instance=source)
+        end = await asyncio.wait_for(sink.done, 60)
+        return {"rtt": statistics.median(rtts), "updates": updateRate, "items": items / (end - t0)}
+
+    async def main():
+        source = Source({"_deviceId_": "bench/source"})
+        await source.startInstance()
+        sink = Sink(Hash("_deviceId_", "bench/sink", "input.connectedOutputChannels", ["bench/source:output"],
+                         "input.onSlowness", "wait"))
+        await sink.startInstance()
+        client = DeviceClientBase({"_deviceId_": "bench/client"})
+        await client.startInstance()
+        try:
+            return await asyncio.get_event_loop().create_task(measure(source, sink), instance=client)
+        finally:
+            for device in (client, sink, source):
+                await device.slotKillDevice()
+
+    loop = EventLoop()
+    asyncio.set_event_loop(loop)
+    return loop.run_until_complete(main())
 
 
 def main():
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=None, help="train cells (default 352, quick 8)")
     p.add_argument("--only", default=None, help="comma-separated subset: karabo-cpp,karabo-native")
+    p.add_argument("--middlelayer", metavar="URL", default=None,
+                   help="measure Karabo's middlelayer devices on RabbitMQ URL instead (bench_middlelayer)")
+    p.add_argument("--topic", default="bench_karabo_mdl")
+    p.add_argument("--calls", type=int, default=1000)
+    p.add_argument("--updates", type=int, default=5000)
+    p.add_argument("--items", type=int, default=5000)
     args = p.parse_args()
+    if args.middlelayer:
+        # The middlelayer logs to stdout: keep stdout for the JSON document.
+        out, sys.stdout = sys.stdout, sys.stderr
+        figures = middlelayerFigures(args.middlelayer, args.topic, args.calls, args.updates, args.items)
+        sys.stdout = out
+        dump_json(figures)
+        return 0
     dump_json(run(args))
     return 0
 

@@ -1,19 +1,28 @@
 """Middlelayer: slot round trip, property updates observed by a proxy, pipeline items/s between two devices.
 
-Each figure is measured for the middlelayer API and, in the same run, for the layer beneath it (the
-reference): for the round trip the asyncio signal/slot transport between the same two instances
-(alternating calls), for the updates two bare transports, for the pipeline the standalone asyncio
-channels. ``ratio`` lines divide middlelayer by reference (time ratios: > 1
-means the API costs that much more; rate ratios: < 1 means the API is slower). Real Karabo's middlelayer
-is not installed here, so no Karabo column is measured. All on the embedded broker.
+Two devices (a source with an ``echo`` slot, an ``Int32`` property and an output channel of 1 KiB NDArray
+items; a sink with a raw input channel, ``onSlowness="wait"``) and a client in one event loop: the client
+calls ``echo`` (round trip, median), the source assigns its property N times while the client's proxy
+watches (updates/s until the proxy shows the last value), and the source writes N items to the sink
+(items/s until the last arrives). Measured for pykarabo on the embedded broker and on RabbitMQ and, on
+the same RabbitMQ, for real Karabo's middlelayer with the same devices (``_karabo_companion.py
+--middlelayer``, run by Karabo's interpreter); contenders alternate round by round, figures are medians
+over the rounds. Target (issue 7): pykarabo at least 2x Karabo on each figure, on both brokers. For the
+embedded broker, the layer beneath the API is measured too (bare asyncio transports, standalone pipeline
+channels): ``ratio ... middlelayer/transport|reference`` lines show what the API costs.
 
-    python benchmarks/bench_middlelayer.py [--quick]
+    python benchmarks/bench_middlelayer.py [--quick] [--json] [--rabbitmq auto|none|URL] [--karabo-python PATH|none]
+
+``--rabbitmq auto`` starts a private RabbitMQ node (Debian's rabbitmq-server) for the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,11 +69,16 @@ class Source(Device):
 
 
 class Sink(Device):
-    received = Int32(accessMode=AccessMode.READONLY, defaultValue=0)
+    def __init__(self, configuration):
+        super().__init__(configuration)
+        self.received, self.target = 0, None
+        self.done = asyncio.get_running_loop().create_future()
 
     @InputChannel(raw=True)
     async def input(self, data, meta):
-        self.received = self.received.value + 1
+        self.received += 1
+        if self.received == self.target and not self.done.done():
+            self.done.set_result(time.perf_counter())
 
 
 async def rawFigures(url: str, topic: str, updates: int) -> dict:
@@ -117,10 +131,10 @@ async def mdlFigures(url: str, topic: str, calls: int, updates: int, items: int)
     await waitUntil(lambda: proxy.value == updates, timeout=30)
     updateRate = updates / (time.perf_counter() - t0)
     await source.output.waitForInputs(1, timeout=10)
+    sink.target = items
     t0 = time.perf_counter()
     await source.send(items)
-    await waitUntil(lambda: sink.received == items, timeout=60)
-    itemRate = items / (time.perf_counter() - t0)
+    itemRate = items / (await asyncio.wait_for(sink.done, 60) - t0)
     await sink.slotKillDevice()
     await source.slotKillDevice()
     await stopClient()
@@ -152,31 +166,115 @@ async def rawPipeline(items: int) -> float:
     return rate
 
 
-def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    calls, updates, items, rounds = (50, 200, 200, 1) if args.quick else (1000, 5000, 5000, 3)
-    url = privateEmbeddedUrl()
-    raw, mdl, pipe = [], [], []
-    for r in range(rounds):   # alternate the contenders so load changes hit both alike
-        raw.append(asyncio.run(rawFigures(url, f"benchraw{r}", updates)))
-        mdl.append(asyncio.run(mdlFigures(url, f"benchmdl{r}", calls, updates, items)))
-        pipe.append(asyncio.run(rawPipeline(items)))
+def karaboFigures(python: str, url: str, topic: str, calls: int, updates: int, items: int) -> dict:
+    """The same figures for real Karabo's middlelayer (``_karabo_companion.py`` under Karabo's interpreter)."""
+    script = Path(__file__).resolve().parent / "_karabo_companion.py"
+    proc = subprocess.run([python, str(script), "--middlelayer", url, "--topic", topic, "--calls", str(calls),
+                           "--updates", str(updates), "--items", str(items)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        raise RuntimeError(f"Karabo's middlelayer run failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
 
-    def med(rows, key):
-        return statistics.median(row[key] for row in rows)
-    figures = {
-        "slot round trip": (med(mdl, "rtt"), med(mdl, "rawRtt")),
-        "observed updates/s": (med(mdl, "updates"), med(raw, "updates")),
-        "pipeline items/s": (med(mdl, "items"), statistics.median(pipe)),
-    }
-    print(f"middlelayer vs its transports, embedded broker, median of {rounds} round(s)")
-    rtt, rawRtt = figures["slot round trip"]
-    print(f"slot round trip: middlelayer {rtt * 1e6:.0f} µs, asyncio transport {rawRtt * 1e6:.0f} µs")
-    print(f"ratio slot round trip: middlelayer/transport = {rtt / rawRtt:.2f}")
-    for name in ("observed updates/s", "pipeline items/s"):
-        ours, ref = figures[name]
-        print(f"{name}: middlelayer {ours:,.0f}, reference {ref:,.0f}")
-        print(f"ratio {name}: middlelayer/reference = {ours / ref:.2f}")
+
+def karaboPython(choice: str) -> str | None:
+    """The interpreter with karabo.middlelayer, or None (with the reason printed)."""
+    if choice == "none":
+        return None
+    probe = subprocess.run([choice, "-c", "import karabo.middlelayer"], capture_output=True)
+    if probe.returncode:
+        print(f"karabo.middlelayer not importable by {choice}: Karabo reference skipped")
+        return None
+    return choice
+
+
+def startRabbit(choice: str):
+    """(url, server to close or None) for --rabbitmq auto|none|URL; url None when there is no RabbitMQ."""
+    if choice == "none":
+        return None, None
+    if choice != "auto":
+        return choice, None
+    from tests.messaging.rabbitmq import RabbitServer, findRabbitServer
+    program = findRabbitServer()
+    if program is None:
+        print("rabbitmq-server not installed: RabbitMQ cases skipped")
+        return None, None
+    server = RabbitServer(program)
+    server.start()
+    return server.url, server
+
+
+FIGURES = (("slot round trip", "rtt"), ("observed updates/s", "updates"), ("pipeline items/s", "items"))
+
+
+def describe(name: str, row: dict) -> str:
+    return (f"{name:<28} slot round trip {row['rtt'] * 1e6:8.0f} µs   observed updates {row['updates']:9,.0f}/s   "
+            f"pipeline {row['items']:9,.0f} items/s")
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--rabbitmq", default="auto", help="auto (start a private node), none, or an amqp:// URL")
+    p.add_argument("--karabo-python", default=os.environ.get("PYKARABO_KARABO_PYTHON", "/work/kvenv312/bin/python"),
+                   help="interpreter with karabo.middlelayer, or none")
+    args = p.parse_args()
+    calls, updates, items, rounds = (50, 200, 200, 1) if args.quick else (1000, 5000, 5000, 3)
+    embedded = privateEmbeddedUrl()
+    rabbit, server = startRabbit(args.rabbitmq)
+    python = karaboPython(args.karabo_python) if rabbit else None
+    rows: dict[str, list[dict]] = {"embedded": [], "raw": [], "pipe": []}
+    try:
+        for r in range(rounds):   # alternate the contenders so load changes hit all alike
+            rows["raw"].append(asyncio.run(rawFigures(embedded, f"benchraw{r}", updates)))
+            rows["embedded"].append(asyncio.run(mdlFigures(embedded, f"benchmdl{r}", calls, updates, items)))
+            rows["pipe"].append(asyncio.run(rawPipeline(items)))
+            if rabbit:
+                rows.setdefault("rabbitmq", []).append(
+                    asyncio.run(mdlFigures(rabbit, f"benchmdl{r}", calls, updates, items)))
+            if python:
+                rows.setdefault("karabo", []).append(
+                    karaboFigures(python, rabbit, f"benchkarabo{r}", calls, updates, items))
+    finally:
+        if server is not None:
+            server.close()
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(row[key] for row in rows[name])
+    results = {name: {key: med(name, key) for key in rowKeys}
+               for name, rowKeys in (("embedded", ("rtt", "rawRtt", "updates", "items")),
+                                     ("rabbitmq", ("rtt", "rawRtt", "updates", "items")),
+                                     ("karabo", ("rtt", "updates", "items"))) if name in rows}
+    results["transport"] = {"updates": med("raw", "updates")}
+    results["pipeline channels"] = {"items": statistics.median(rows["pipe"])}
+    checks = {}
+    if "karabo" in results:
+        theirs = results["karabo"]
+        for broker in ("embedded", "rabbitmq"):
+            ours = results[broker]
+            for title, key in FIGURES:
+                # Time: Karabo's over ours; rates: ours over Karabo's. Either way > 1 means pykarabo is faster.
+                ratio = theirs[key] / ours[key] if key == "rtt" else ours[key] / theirs[key]
+                checks[f"{title} {broker}"] = {"ratio": ratio, "pass": ratio >= 2}
+    results["checks"] = checks
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    print(f"median of {rounds} round(s); {calls} calls, {updates} updates, {items} items of 1 KiB per round")
+    for name, label in (("embedded", "pykarabo embedded"), ("rabbitmq", "pykarabo rabbitmq"),
+                        ("karabo", "karabo middlelayer rabbitmq")):
+        if name in results:
+            print(describe(label, results[name]))
+    for name, check in checks.items():
+        print(f"ratio {name} pykarabo vs karabo = {check['ratio']:.2f} "
+              f"(target >= 2: {'PASS' if check['pass'] else 'FAIL'})")
+    if "karabo" not in results:
+        print("no Karabo reference measured (needs RabbitMQ and karabo.middlelayer): no target checks")
+    ours = results["embedded"]
+    print(f"ratio slot round trip: middlelayer/transport = {ours['rtt'] / ours['rawRtt']:.2f} "
+          f"(embedded; {ours['rtt'] * 1e6:.0f} vs {ours['rawRtt'] * 1e6:.0f} µs)")
+    print(f"ratio observed updates/s: middlelayer/reference = {ours['updates'] / results['transport']['updates']:.2f}")
+    print(f"ratio pipeline items/s: middlelayer/reference = "
+          f"{ours['items'] / results['pipeline channels']['items']:.2f}")
 
 
 if __name__ == "__main__":

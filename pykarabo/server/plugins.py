@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ENTRY_POINT_GROUPS", "classId", "discoverClasses", "isDeviceClass", "loadPlugin"]
 
-# Karabo's middlelayer group, Karabo's bound group and our own.
-ENTRY_POINT_GROUPS = ("pykarabo.device", "karabo.middlelayer_device", "karabo.bound_device")
+# Our own group, Karabo's middlelayer, bound and macro groups.
+ENTRY_POINT_GROUPS = ("pykarabo.device", "karabo.middlelayer_device", "karabo.bound_device", "karabo.macro_device")
 
 
 def isDeviceClass(obj: object) -> bool:

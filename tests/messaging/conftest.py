@@ -1,6 +1,10 @@
-"""The session's private RabbitMQ for the AMQP tests (see rabbitmq.py): skipped without it, a failure in CI."""
+"""The session's private RabbitMQ for the AMQP tests (see rabbitmq.py): skipped without it, a failure in CI.
+
+It has a TLS listener as well when the ``openssl`` command is there to make its certificates.
+"""
 
 import os
+import shutil
 
 import pytest
 
@@ -16,7 +20,7 @@ def rabbitmq():
         if os.environ.get("CI"):
             pytest.fail(f"{reason}: the AMQP tests must run in CI")
         pytest.skip(reason)
-    server = RabbitServer(program)
+    server = RabbitServer(program, tls=shutil.which("openssl") is not None)
     try:
         server.start()
     except (RuntimeError, OSError) as exc:

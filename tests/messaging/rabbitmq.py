@@ -3,7 +3,9 @@
 ``RabbitServer.start()`` runs Debian's ``rabbitmq-server`` (as the ``rabbitmq`` user when we are root) with
 its node name, Erlang distribution port and epmd port all its own, so it never meets another RabbitMQ on
 the machine; ``stop()`` ends it through the PID we started. ``findRabbitServer()`` locates the program and,
-in CI (``$CI`` set), installs the Debian package when it is missing.
+in CI (``$CI`` set), installs the Debian package when it is missing. With ``tls=True`` the node also has a
+TLS listener (``tlsUrl``) whose certificate is signed by a throw-away CA (``caFile``) made with the
+``openssl`` command.
 """
 
 from __future__ import annotations
@@ -52,10 +54,26 @@ def _acceptsAmqp(port: int) -> bool:
         return False
 
 
+def makeCertificates(directory: Path) -> None:
+    """``ca.pem`` (a CA) and ``server.pem``/``server.key`` (for localhost and 127.0.0.1, signed by it) in ``directory``."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=60)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=pykarabo test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (directory / "server.ext").write_text("subjectAltName = DNS:localhost, IP:127.0.0.1\n"
+                                          "basicConstraints = CA:FALSE\n"
+                                          "keyUsage = critical, digitalSignature, keyEncipherment\n"
+                                          "extendedKeyUsage = serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+
+
 class RabbitServer:
     """One RabbitMQ node owned by the test session."""
 
-    def __init__(self, program: str = SERVER):
+    def __init__(self, program: str = SERVER, tls: bool = False):
         self.program = program
         self.port = freePort()
         self.distPort = freePort()
@@ -63,11 +81,20 @@ class RabbitServer:
         self.nodeName = f"pykarabo{uuid.uuid4().hex[:10]}@localhost"
         self.dir = Path(tempfile.mkdtemp(prefix="pykarabo-rabbitmq-"))
         self.proc: subprocess.Popen | None = None
-        (self.dir / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
-            "loopback_users = none\n"
-            "log.console = false\n"
-            "log.file.level = warning\n")
+        self.tlsPort = freePort() if tls else None
+        config = (f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
+                  "loopback_users = none\n"
+                  "log.console = false\n"
+                  "log.file.level = warning\n")
+        if tls:
+            makeCertificates(self.dir)
+            config += (f"listeners.ssl.1 = 127.0.0.1:{self.tlsPort}\n"
+                       f"ssl_options.cacertfile = {self.dir / 'ca.pem'}\n"
+                       f"ssl_options.certfile = {self.dir / 'server.pem'}\n"
+                       f"ssl_options.keyfile = {self.dir / 'server.key'}\n"
+                       "ssl_options.verify = verify_none\n"
+                       "ssl_options.fail_if_no_peer_cert = false\n")
+        (self.dir / "rabbitmq.conf").write_text(config)
         (self.dir / "enabled_plugins").write_text("[].\n")
         self._user = None
         if os.geteuid() == 0:
@@ -80,6 +107,15 @@ class RabbitServer:
     def url(self) -> str:
         """The AMQP URL of this server (RabbitMQ's default guest account)."""
         return f"amqp://guest:guest@127.0.0.1:{self.port}"
+
+    @property
+    def caFile(self) -> Path | None:
+        """The CA that signed the TLS listener's certificate (None without TLS)."""
+        return self.dir / "ca.pem" if self.tlsPort else None
+
+    def tlsUrl(self, host: str = "localhost") -> str:
+        """The ``amqps://`` URL of the TLS listener (without the CA: add ``?cafile=``)."""
+        return f"amqps://guest:guest@{host}:{self.tlsPort}"
 
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}

@@ -5,7 +5,8 @@ Every backend has one API, shaped after AMQP so that RabbitMQ fits it unchanged:
 ``subscribe(exchange, bindingKey)`` with AMQP topic patterns (``*`` one word, ``#`` any number of words),
 and callbacks ``onMessage(exchange, routingKey, header, body)`` and ``onConnection(connected)`` called from
 the backend's own thread. Supported URLs: ``embedded://127.0.0.1:PORT`` (the default, no service needed) and
-``amqp://user:password@host:port`` / ``amqps://...`` (RabbitMQ, Karabo 3's broker; several URLs are tried in order).
+``amqp://user:password@host:port`` / ``amqps://...?cafile=CA.pem`` (RabbitMQ, Karabo 3's broker, TLS options
+in :mod:`pykarabo.net.broker.amqp`; several URLs are tried in order).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import time
 from collections import deque
 
@@ -34,6 +35,7 @@ class AsyncSignalSlotable(TransportBase):
         # costs a socket write, far more than handling a small message).
         self._inbox: deque = deque()
         self._wakePending = False
+        self._abandoned = False
 
     # ---- life ---------------------------------------------------------------------------------------
 
@@ -138,7 +140,19 @@ class AsyncSignalSlotable(TransportBase):
         self._inbox.append((function, args))
         if not self._wakePending:
             self._wakePending = True
-            self._loop.call_soon_threadsafe(self._drainInbox)
+            try:
+                self._loop.call_soon_threadsafe(self._drainInbox)
+            except RuntimeError:
+                self._abandon()
+
+    def _abandon(self) -> None:
+        # Backend thread, after our loop was closed without stopping us (e.g. the end of an
+        # asyncio.run() that used a proxy): nothing can handle messages any more, so the backend is
+        # closed (from another thread: it may join this one) instead of failing on every message.
+        if not self._abandoned:
+            self._abandoned = True
+            log.debug("%s: event loop closed while connected; closing the broker connection", self.instanceId)
+            threading.Thread(target=self.backend.close, name="close-abandoned", daemon=True).start()
 
     def _drainInbox(self) -> None:
         self._wakePending = False

@@ -7,11 +7,18 @@ Layout (Karabo 3's ``AmqpBroker``/middlelayer ``Broker``): three topic exchanges
 messages are the concatenated binary header and body Hashes, consumed without acknowledgements.
 
 The backend runs its own asyncio loop in a thread, or the asyncio transport's loop (aio-pika for the
-connection and declarations, its aiormq channel for the hot publish/consume path). When the connection is lost it reports
+connection and declarations, its aiormq channel for consuming; publishing hands whole batches of frames
+marshalled by :mod:`pykarabo.net.broker.amqp_frames` to that channel's writer). When the connection is lost it reports
 ``onConnection(False)``, reconnects with jittered exponential back-off through the URLs in order,
 re-declares its queue and bindings, and then reports ``onConnection(True)`` (the core re-announces the
 instance). Passwords never leave this module: :attr:`AmqpBackend.url` and every log line show
 ``user:***@host``.
+
+TLS: ``amqps://user:password@host:5671?cafile=/path/ca.pem`` (the URL's host name must match the server's
+certificate). Without ``cafile`` the system's trusted CAs verify the server. Query parameters, read by
+aiormq: ``cafile``/``capath`` (CAs to trust), ``certfile`` and ``keyfile`` (a client certificate, for
+servers that ask for one), ``no_verify_ssl=1`` (no verification: for tests only). The same URL works in
+``KARABO_BROKER`` and ``--broker``.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
+from aiormq.abc import ChannelFrame
 
 from pykarabo.errors import KaraboError
 from pykarabo.net.broker import MessageHandler, redactUrl
+from pykarabo.net.broker.amqp_frames import PublishFrames
 from pykarabo.signalslot import EXCHANGES
 
 log = logging.getLogger(__name__)
@@ -44,6 +53,7 @@ QUEUE_ARGUMENTS = {"x-max-length": 10_000, "x-overflow": "drop-head", "x-message
 _CONNECT_TIMEOUT = 5.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.2, 5.0
 _SCHEMES = ("amqp", "amqps")
+_FRAME_BUFFER = 3000   # frames (a message is three) read ahead for the consumer
 
 
 class AmqpBackend:
@@ -82,6 +92,8 @@ class AmqpBackend:
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
         self._channel: aiormq.abc.AbstractChannel | None = None
+        self._frames: PublishFrames | None = None
+        self._pendingFlush: asyncio.Task | None = None   # a write waiting for room in the writer's queue
         self._lost: asyncio.Event | None = None
         self._bindLock: asyncio.Lock | None = None
         self._idle: asyncio.Event | None = None
@@ -117,11 +129,18 @@ class AmqpBackend:
             log.debug("broker %s unreachable, dropped a message to %s %s", self.url, exchange, routingKey)
             return
         with self._lock:
-            self._outbox.append((self._prefix + exchange, routingKey, bytes(header) + bytes(body)))
+            self._outbox.append((self._prefix + exchange, routingKey, header, body))
             if self._draining:
                 return
             self._draining = True
-        self._soon(self._startDrain)
+        channel = self._channel
+        if threading.current_thread() is self._thread and channel is not None and channel.write_queue.empty():
+            # The writer is idle: this message goes now rather than one loop round later (on a small
+            # machine every round costs a poll system call). Messages that follow in the same round
+            # find the writer busy and leave together.
+            self._startDrain()
+        else:
+            self._soon(self._startDrain)
 
     def subscribe(self, exchange: str, bindingKey: str) -> None:
         """Bind our queue to ``exchange`` with ``bindingKey`` (kept and re-bound after reconnections)."""
@@ -265,7 +284,14 @@ class AmqpBackend:
                 keys = list(self._bindings)
             await asyncio.gather(*(self._queue.bind(self._exchanges[ex], key) for ex, key in keys))
         underlay = await channel.get_underlay_channel()
-        await underlay.basic_consume(self._queue.name, self._deliver, no_ack=True, exclusive=True)
+        # Deliveries come on a channel of their own with a deep frame buffer: with aiormq's default (10 frames,
+        # three messages) its connection reader hands over to the channel reader every third message.
+        consumer = await self._connection.transport.connection.channel(
+            publisher_confirms=False, frame_buffer_size=_FRAME_BUFFER)
+        consumer.closing.add_done_callback(
+            lambda future: onClosed(None, None if future.cancelled() else future.exception()))
+        await consumer.basic_consume(self._queue.name, self._deliver, no_ack=True, exclusive=True)
+        self._frames = PublishFrames(underlay.number, underlay.max_content_size)
         self._channel = underlay
 
     async def _declareQueue(self, channel):
@@ -291,6 +317,8 @@ class AmqpBackend:
             self._markLost(self._lost, None, exc)
 
     async def _dropConnection(self) -> None:
+        if self._pendingFlush is not None:
+            self._pendingFlush.cancel()   # its writer is gone: the write would wait forever
         connection, self._connection = self._connection, None
         self._channel = self._queue = None
         self._exchanges = {}
@@ -358,29 +386,51 @@ class AmqpBackend:
 
     def _startDrain(self) -> None:
         self._idle.clear()
-        self._loop.create_task(self._drain())
+        self._flush()
 
-    async def _drain(self) -> None:
+    def _flush(self) -> None:
+        """Hand everything in the outbox to the connection's writer as one write (loop thread)."""
+        with self._lock:
+            batch = list(self._outbox)
+            self._outbox.clear()
+        channel, frames = self._channel, self._frames
+        if batch and channel is not None and not channel.is_closed:
+            parts: list = []
+            for exchange, routingKey, header, body in batch:
+                try:
+                    frames.encode(exchange, routingKey, header, body, parts)
+                except (TypeError, ValueError) as exc:   # a name AMQP cannot carry: this message only
+                    log.warning("cannot publish to %s %s: %s", exchange, routingKey, exc)
+            if parts:
+                write = ChannelFrame(payload=b"".join(parts), should_close=False)
+                try:
+                    channel.write_queue.put_nowait(write)
+                except asyncio.QueueFull:
+                    # The writer is behind: wait for it (in order: the outbox waits meanwhile).
+                    self._pendingFlush = self._loop.create_task(self._flushLater(channel, write))
+                    return
+        self._flushed()
+
+    async def _flushLater(self, channel: aiormq.abc.AbstractChannel, write: ChannelFrame) -> None:
         try:
-            while True:
-                with self._lock:
-                    if not self._outbox:
-                        self._draining = False
-                        return
-                    batch = list(self._outbox)
-                    self._outbox.clear()
-                channel = self._channel
-                for exchange, routingKey, data in batch:
-                    if channel is None:
-                        break   # lost meanwhile: dropped like any message sent while disconnected
-                    try:
-                        # wait=False: queued for the writer in order, without a socket drain per message.
-                        await channel.basic_publish(data, exchange=exchange, routing_key=routingKey, wait=False)
-                    except Exception as exc:
-                        log.warning("cannot publish to %s %s: %s", exchange, routingKey, self._scrub(exc))
-                        self._onFailure(exc)
-                        break
-        finally:
+            await channel.write_queue.put(write)
+        except asyncio.CancelledError:
+            # The connection went (see _dropConnection), and with it this write: later messages start afresh.
             with self._lock:
-                self._draining = False   # also when cancelled, so that later messages start a new drain
+                self._draining = False
             self._idle.set()
+            raise
+        except Exception as exc:
+            log.warning("cannot publish: %s", self._scrub(exc))
+            self._onFailure(exc)
+        finally:
+            self._pendingFlush = None
+        self._flushed()
+
+    def _flushed(self) -> None:
+        with self._lock:
+            if self._outbox:   # more arrived meanwhile (from another thread): next round
+                self._loop.call_soon(self._flush)
+                return
+            self._draining = False
+        self._idle.set()
