@@ -1,13 +1,21 @@
 """``pykarabo shell``: an interactive client like Karabo's ikarabo, with the scripting functions preloaded.
 
 IPython is used when installed (``pip install pykarabo[shell]``), Python's own console otherwise. Every
-function is synchronous here; device ids complete with TAB inside quotes, e.g. ``connectDevice("SIM/<TAB>``.
+function is synchronous here; device ids complete with TAB inside quotes, e.g. ``connectDevice("SIM/<TAB>``,
+properties and slots after a proxy's dot; a proxy prints as its properties with their values and units.
 """
 
 from __future__ import annotations
 
+import builtins
 import code
+import sys
 import time
+from typing import Any
+
+import numpy as np
+
+from pykarabo.units import MetricPrefix, Unit
 
 BANNER = """pykarabo shell on {broker} (topic {topic})
 Scripting functions are loaded: connectDevice, getDevice, setWait, execute, call, waitUntil, instantiate,
@@ -56,7 +64,58 @@ def _quotedPrefix(line: str) -> str | None:
     return None
 
 
+def _unitSymbol(value: Any) -> str:
+    attributes = value._unitAttributes() if hasattr(value, "_unitAttributes") else {}
+    unit, prefix = Unit.fromAttributes(attributes), MetricPrefix.fromAttributes(attributes)
+    if unit is None or unit in (Unit.NUMBER, Unit.NOT_ASSIGNED):
+        return ""
+    return f" {prefix.value if prefix is not None else ''}{unit.value}"
+
+
+def _plainValue(value: Any) -> str:
+    from pykarabo.middlelayer.values import EnumValue
+
+    if isinstance(value, EnumValue):
+        return str(value)
+    raw = getattr(value, "value", value)
+    if isinstance(raw, np.ndarray):
+        return np.array2string(raw, threshold=20, separator=", ")
+    return repr(raw)
+
+
+def formatProxy(proxy: Any) -> str:
+    """A proxy as the shell prints it: its id, class and state, then every property (with its unit) and slot."""
+    from pykarabo.middlelayer.proxy import ProxyNode
+
+    lines = [f"<{proxy.deviceId}: {proxy.classId} in state {proxy.state}>"]
+
+    def walk(node: Any, indent: str) -> None:
+        for key in dir(node):
+            value = getattr(node, key)
+            if isinstance(value, ProxyNode):
+                lines.append(f"{indent}{key}:")
+                walk(value, indent + "  ")
+            elif callable(value):   # a slot
+                lines.append(f"{indent}{key}()")
+            else:
+                lines.append(f"{indent}{key}: {_plainValue(value)}{_unitSymbol(value)}")
+    walk(proxy, "  ")
+    return "\n".join(lines)
+
+
+def _displayhook(value: Any) -> None:
+    """The plain console's way of showing results: proxies in full, everything else as Python does."""
+    from pykarabo.middlelayer.proxy import Proxy
+
+    if isinstance(value, Proxy):
+        builtins._ = value
+        print(formatProxy(value))
+    else:
+        sys.__displayhook__(value)
+
+
 def _plainConsole(ns: dict, ids: InstanceIds, banner: str) -> None:
+    sys.displayhook = _displayhook
     try:
         import readline
         import rlcompleter
@@ -76,15 +135,27 @@ def _plainConsole(ns: dict, ids: InstanceIds, banner: str) -> None:
     code.interact(banner=banner, local=ns)
 
 
-def _ipython(ns: dict, ids: InstanceIds, banner: str) -> None:
-    from IPython.terminal.embed import InteractiveShellEmbed
+def configureIPython(shell: Any, ids: InstanceIds) -> None:
+    """Teach an IPython shell our completions (device ids in quotes, properties after a dot) and printing."""
+    from pykarabo.middlelayer.proxy import Proxy
 
-    shell = InteractiveShellEmbed(user_ns=ns, banner1=banner)
+    # Jedi completes from source analysis and misses what proxies only know at run time (their schema);
+    # IPython's own completer asks dir(), which proxies answer with their properties and slots.
+    shell.Completer.use_jedi = False
 
     def matchIds(text: str) -> list[str]:
         prefix = _quotedPrefix(shell.Completer.text_until_cursor)
         return [] if prefix is None else ids.matching(prefix)
     shell.Completer.custom_matchers.append(matchIds)
+    shell.display_formatter.formatters["text/plain"].for_type(
+        Proxy, lambda proxy, printer, cycle: printer.text(formatProxy(proxy)))
+
+
+def _ipython(ns: dict, ids: InstanceIds, banner: str) -> None:
+    from IPython.terminal.embed import InteractiveShellEmbed
+
+    shell = InteractiveShellEmbed(user_ns=ns, banner1=banner)
+    configureIPython(shell, ids)
     shell()
 
 

@@ -9,6 +9,7 @@ from pykarabo import Hash, Types
 from pykarabo.device.store import ConfigurationStore
 from pykarabo.errors import ValidationError
 from pykarabo.middlelayer.descriptors import Descriptor, Overwrite, Type
+from pykarabo.middlelayer.quantities import isQuantity
 from pykarabo.middlelayer.values import KaraboValue, NoneValue
 from pykarabo.schema import Schema
 
@@ -113,6 +114,8 @@ class Configurable:
             # NDArray and ImageData values are Hashes of their own kind: stored as they are.
             h.set(path, raw) if descriptor.valueType == Types.HASH else h.setAs(path, raw, descriptor.valueType)
         except (TypeError, ValueError, OverflowError) as exc:
+            if isQuantity(value):
+                raise   # pint's DimensionalityError, as Karabo's middlelayer lets it through
             raise ValidationError(f'Value {value!r} does not fit "{path}" '
                                   f"({descriptor.valueType.name}): {exc}") from None
         self._root._changed(self._store.set(h, timestamp))

@@ -22,6 +22,7 @@ from pykarabo.schema.elements import (AlarmElement, ImageDataElement, InputChann
                                       NDArrayElement, NodeElement, OutputChannelElement, SlotElement,
                                       StateElement, TableElement)
 from pykarabo.states import State
+from pykarabo.middlelayer.quantities import isQuantity, toUnit
 from pykarabo.middlelayer.values import KaraboValue, wrap
 
 __all__ = [
@@ -92,6 +93,8 @@ class Type(Descriptor):
         """The raw value for a configuration Hash (units, wrappers and enums stripped)."""
         if isinstance(value, KaraboValue):
             value = value.value
+        elif isQuantity(value):   # converted to our unit; pint raises DimensionalityError if it cannot
+            value = toUnit(value, self.kwargs)
         if isinstance(value, Enum):
             value = value.value
         return value
@@ -247,6 +250,8 @@ class NDArray(Type):
         """The NDArray Hash of an array."""
         if isinstance(value, HashNDArray):
             return value
+        if isQuantity(value):
+            value = toUnit(value, self.kwargs)
         return HashNDArray(np.ascontiguousarray(np.asarray(value, dtype=self.dtype.dtype)))
 
     def fromRaw(self, raw: Any, attrs: Any) -> Any:

@@ -133,6 +133,9 @@ class Device(Configurable, ProxyHost):
     async def onException(self, slot: Any, exception: BaseException, traceback: Any) -> None:
         """Runs when a slot raised ``exception``."""
 
+    async def onCancelled(self, slot: Any) -> None:
+        """Runs when a running ``slot`` was cancelled (a macro's ``cancel``)."""
+
     # ---- life on the bus ----------------------------------------------------------------------------
 
     async def startInstance(self, server: Any = None, *, broker: str | None = None,

@@ -20,6 +20,7 @@ from pykarabo import Hash
 from pykarabo.device.store import mergeLeaves
 from pykarabo.errors import KaraboError
 from pykarabo.alarms import AlarmCondition
+from pykarabo.middlelayer.quantities import isQuantity, toUnit
 from pykarabo.middlelayer.synchronization import Changed, currentInstance, synchronize
 from pykarabo.middlelayer.values import KaraboValue, wrap
 from pykarabo.net.broker.aio import AsyncSignalSlotable
@@ -238,6 +239,8 @@ def _changeHash(schema: Schema, values: dict) -> Hash:
         if isinstance(value, KaraboValue):
             value = value.value
         value = getattr(value, "value", value) if isinstance(value, (State, AlarmCondition)) else value
+        if isQuantity(value) and schema.has(path):
+            value = toUnit(value, schema.hash.getAttributes(path))   # `proxy.x = 5 * unit.mm` on a METER property
         if schema.has(path) and schema.isLeaf(path) and schema.hasRowSchema(path):
             columns = schema.getRowSchema(path).getKeys()
             value = [row if isinstance(row, Hash) else Hash.fromDict(row) if isinstance(row, dict)

@@ -71,6 +71,8 @@ def _blocking(coro: Awaitable, timeout: float | None, wait: bool) -> Any:
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError:
+        if future.done():   # the coroutine's own timeout (the same exception class since Python 3.11)
+            raise
         future.cancel()
         raise KaraboTimeoutError(f"no result within {timeout} s") from None
 

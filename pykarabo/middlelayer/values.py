@@ -3,6 +3,7 @@
 Reading a property of a device or proxy gives one of these. They behave like the raw value
 (``IntValue`` is an ``int``, ``StringValue`` a ``str``, vectors are numpy arrays, ...); ``.value``
 gives the raw value and arithmetic gives raw results, so assigning a computed value stamps it anew.
+Numbers know the unit of their property (``.units``, ``.to(...)``, see :mod:`.quantities`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 import numpy as np
 
 from pykarabo import Hash
+from pykarabo.middlelayer.quantities import unitName, unitRegistry
 from pykarabo.timestamp import Timestamp
 
-__all__ = ["KaraboValue", "BoolValue", "BytesValue", "IntValue", "FloatValue", "StringValue", "EnumValue", "VectorValue",
+__all__ = ["KaraboValue", "BoolValue", "BytesValue", "IntValue", "FloatValue", "StringValue", "EnumValue",
+           "VectorValue",
            "VectorStringValue", "TableValue", "NoneValue", "isSet", "stampOf", "wrap"]
 
 
@@ -36,6 +39,31 @@ class KaraboValue:
     @timestamp.setter
     def timestamp(self, timestamp: Timestamp | None) -> None:
         self._timestamp = timestamp
+
+    # ---- units (pint's Quantity interface; see pykarabo.middlelayer.quantities) ----------------------
+
+    def _unitAttributes(self) -> Any:
+        descriptor = self.descriptor
+        if hasattr(descriptor, "kwargs"):                 # a property of our own
+            return descriptor.kwargs
+        proxy = getattr(descriptor, "proxy", None)        # a property of a proxy: its schema says
+        if proxy is not None:
+            return proxy._schema.hash.getAttributes(descriptor.path)
+        return {}
+
+    @property
+    def units(self) -> Any:
+        """The pint unit of the property (dimensionless if it declares none)."""
+        return unitRegistry().Unit(unitName(self._unitAttributes()))
+
+    @property
+    def magnitude(self) -> Any:
+        """The number(s) without the unit (same as ``value``)."""
+        return self.value
+
+    def to(self, unit: Any) -> Any:
+        """A pint quantity of this value converted to ``unit``."""
+        return unitRegistry().Quantity(self.value, self.units).to(unit)
 
 
 class IntValue(int, KaraboValue):

@@ -250,15 +250,9 @@ class LeafElement(Element):
             if name in a:
                 h.setAttribute(key, name, int(a[name]), Types.UINT32)
         if "unitSymbol" in a:
-            unit = Unit(a["unitSymbol"])
-            h.setAttribute(key, "unitEnum", unit.unitEnum, Types.INT32)
-            h.setAttribute(key, "unitName", unit.unitName, Types.STRING)
-            h.setAttribute(key, "unitSymbol", unit.unitSymbol, Types.STRING)
+            _writeUnit(h, key, Unit(a["unitSymbol"]))
         if "metricPrefixSymbol" in a:
-            prefix = MetricPrefix(a["metricPrefixSymbol"])
-            h.setAttribute(key, "metricPrefixEnum", prefix.metricPrefixEnum, Types.INT32)
-            h.setAttribute(key, "metricPrefixName", prefix.metricPrefixName, Types.STRING)
-            h.setAttribute(key, "metricPrefixSymbol", prefix.metricPrefixSymbol, Types.STRING)
+            _writePrefix(h, key, MetricPrefix(a["metricPrefixSymbol"]))
         if "archivePolicy" in a:
             h.setAttribute(key, "archivePolicy", int(ArchivePolicy(int(a["archivePolicy"]))), Types.INT32)
         self._level(h, AccessLevel.OBSERVER if access == AccessMode.READONLY else AccessLevel.OPERATOR)
@@ -383,6 +377,18 @@ def _dtype(dtype: Types | str | np.dtype | type) -> Types:
     return Types.fromDtype(np.dtype(dtype))
 
 
+def _writeUnit(h: Hash, key: str, unit: Unit) -> None:
+    h.setAttribute(key, "unitEnum", unit.unitEnum, Types.INT32)
+    h.setAttribute(key, "unitName", unit.unitName, Types.STRING)
+    h.setAttribute(key, "unitSymbol", unit.unitSymbol, Types.STRING)
+
+
+def _writePrefix(h: Hash, key: str, prefix: MetricPrefix) -> None:
+    h.setAttribute(key, "metricPrefixEnum", prefix.metricPrefixEnum, Types.INT32)
+    h.setAttribute(key, "metricPrefixName", prefix.metricPrefixName, Types.STRING)
+    h.setAttribute(key, "metricPrefixSymbol", prefix.metricPrefixSymbol, Types.STRING)
+
+
 class NDArrayElement(Element):
     """An N-dimensional array (``NDARRAY_ELEMENT`` / ``NDArray``): a node with ``classId="NDArray"``."""
 
@@ -399,11 +405,10 @@ class NDArrayElement(Element):
         self._classedNode(h, NDARRAY)
         key = self.key
         _array_node(h, key, self.dtype, self.shape)
-        if "unitSymbol" in self.attributes:
-            h.setAttribute(f"{key}.data", "unitSymbol", Unit(self.attributes["unitSymbol"]).value, Types.STRING)
-        if "metricPrefixSymbol" in self.attributes:
-            h.setAttribute(f"{key}.data", "metricPrefixSymbol",
-                           MetricPrefix(self.attributes["metricPrefixSymbol"]).value, Types.STRING)
+        # Always written, as Karabo's C++ does: Karabo's middlelayer reads these attributes of every
+        # NDArray it is shown (a proxy of one of our devices would fail on their absence).
+        _writeUnit(h, f"{key}.data", Unit(self.attributes.get("unitSymbol", Unit.NOT_ASSIGNED)))
+        _writePrefix(h, f"{key}.data", MetricPrefix(self.attributes.get("metricPrefixSymbol", MetricPrefix.NONE)))
 
 
 class ImageDataElement(Element):

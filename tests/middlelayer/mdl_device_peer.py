@@ -1,7 +1,8 @@
 """Real Karabo 3 middlelayer on both ends of the device-level interop tests (run by Karabo's Python 3.12).
 
-``Greeter`` is a device class for Karabo's own middlelayer server (``karabo-middlelayerserver``), found
-through a ``karabo.middlelayer_device`` entry point the test writes. Run as a script,
+``Greeter``, ``RealCamera`` and ``Sink`` are device classes for Karabo's own middlelayer server
+(``karabo-middlelayerserver``), found through ``karabo.middlelayer_device`` entry points the test writes.
+Run as a script,
 ``python mdl_device_peer.py CLIENT_ID`` with ``KARABO_BROKER`` and ``KARABO_BROKER_TOPIC`` set, it is a
 middlelayer client (a ``DeviceClientBase``) spoken to in JSON lines (see tests/karabo_env.PeerProcess).
 Requests (``op``): ``topology`` (servers and devices with their instanceInfo); ``instantiate`` (serverId,
@@ -16,8 +17,10 @@ import asyncio
 import json
 import sys
 
-from karabo.middlelayer import (AccessMode, Device, DeviceClientBase, Double, Int32, Slot, State, String, call,
-                                connectDevice, getDevice, getTopology, instantiate, setWait, shutdown, slot,
+import numpy as np
+from karabo.middlelayer import (AccessMode, Configurable, Device, DeviceClientBase, Double, InputChannel, Int32,
+                                NDArray, OutputChannel, Slot, State, String, UInt16, UInt32, background, call,
+                                connectDevice, getDevice, getTopology, instantiate, setWait, shutdown, sleep, slot,
                                 waitUntil)
 
 
@@ -37,6 +40,76 @@ class Greeter(Device):
     @slot
     def scale(self, x):
         return x * self.factor.value
+
+    async def onInitialization(self):
+        self.state = State.ON
+
+
+class Frame(Configurable):
+    """The data of the imaging example (examples/imaging.py), declared with Karabo's own descriptors."""
+
+    image = NDArray(dtype=UInt16, shape=(32, 48))
+    frameNumber = UInt32(defaultValue=0)
+
+
+class RealCamera(Device):
+    """Frames of constant value ``frameNumber`` at 50 Hz while ACQUIRING (``start``/``stop``)."""
+
+    framesSent = UInt32(defaultValue=0, accessMode=AccessMode.READONLY)
+    output = OutputChannel(Frame)
+
+    @Slot(allowedStates=[State.ON])
+    async def start(self):
+        self.state = State.ACQUIRING
+        self.task = background(self.acquire())
+
+    @Slot(allowedStates=[State.ACQUIRING])
+    async def stop(self):
+        self.task.cancel()
+        self.state = State.ON
+        await self.output.writeEndOfStream()
+
+    async def acquire(self):
+        while True:
+            self.output.schema.image = np.full((32, 48), 200 + self.framesSent.value % 10, np.uint16)
+            self.output.schema.frameNumber = self.framesSent.value
+            await self.output.writeData()
+            self.framesSent = self.framesSent.value + 1
+            await sleep(0.02)
+
+    async def onInitialization(self):
+        self.task = None
+        self.state = State.ON
+
+
+class Sink(Device):
+    """Reads a pipeline and, through ``grab``, drives its source (a device of ours) by its slots."""
+
+    sourceId = String(defaultValue="")
+    received = Int32(defaultValue=0, accessMode=AccessMode.READONLY)
+    lastFrame = Int32(defaultValue=-1, accessMode=AccessMode.READONLY)
+    shape = String(defaultValue="", accessMode=AccessMode.READONLY)
+    ends = Int32(defaultValue=0, accessMode=AccessMode.READONLY)
+
+    # not raw: Karabo builds the data proxy from our output's schema (its NDArray needs the unit attributes)
+    @InputChannel()
+    async def input(self, data, meta):
+        self.shape = "x".join(str(n) for n in data.image.value.shape)
+        self.lastFrame = int(data.frameNumber.value)
+        self.received = self.received.value + 1
+
+    @input.endOfStream
+    async def input(self, name):
+        self.ends = self.ends.value + 1
+
+    @Slot(allowedStates=[State.ON])
+    async def grab(self):
+        start = self.received.value
+        async with getDevice(self.sourceId.value) as source:   # a proxy of our device, built from its schema
+            await source.start()
+            while self.received.value < start + 5:
+                await sleep(0.02)
+            await source.stop()
 
     async def onInitialization(self):
         self.state = State.ON

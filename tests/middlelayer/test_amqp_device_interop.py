@@ -29,6 +29,9 @@ PEER = Path(__file__).with_name("mdl_device_peer.py")
 TOPIC = f"devinterop{os.getpid()}"
 OUR_SERVER, MDL_SERVER = "PYKARABO_SERVER", "KARABO_MDL_SERVER"
 MOTOR, GREETER = "OUR/MOTOR/1", "MDL/GREETER/1"
+# the pipeline: Karabo's camera -> our averager (driven by our macro); our camera -> Karabo's sink
+MDL_CAMERA, MDL_SINK = "MDL/CAM/1", "MDL/SINK/1"
+OUR_CAMERA, OUR_AVERAGER, OUR_MACRO = "OUR/CAM/1", "OUR/AVG/1", "OUR/ACQ/1"
 T = 30.0
 
 
@@ -75,10 +78,17 @@ def client(rabbitmq):
 @pytest.fixture(scope="module")
 def ourServer(rabbitmq, client, tmp_path_factory):
     """``pykarabo server`` in a subprocess hosting a SimulatedMotor."""
-    init = {MOTOR: {"classId": "SimulatedMotor", "velocity": 20.0}}
+    init = {MOTOR: {"classId": "SimulatedMotor", "velocity": 20.0},
+            OUR_CAMERA: {"classId": "SimulatedCamera", "frameRate": 50.0},
+            # "wait": Karabo's output drops even the end of stream for a "drop" input that is busy
+            OUR_AVERAGER: {"classId": "ImageAverager", "input.connectedOutputChannels": [f"{MDL_CAMERA}:output"],
+                           "input.onSlowness": "wait"},
+            OUR_MACRO: {"classId": "AcquisitionMacro", "cameraId": MDL_CAMERA, "averagerId": OUR_AVERAGER,
+                        "frames": 4}}
     with open(tmp_path_factory.mktemp("ours") / "server.log", "w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "pykarabo", "server", "--broker", rabbitmq.url, "--topic",
-                                 TOPIC, "--plugins", "examples.motor", "--id", OUR_SERVER, "--init", json.dumps(init)],
+                                 TOPIC, "--plugins", "examples.motor,examples.imaging", "--id", OUR_SERVER,
+                                 "--init", json.dumps(init)],
                                 cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=log,
                                 stderr=subprocess.STDOUT)
         try:
@@ -98,16 +108,20 @@ def mdlServer(karabo, rabbitmq, client, tmp_path_factory):
     dist = home / "site" / "interop_peer-0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: interop-peer\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[karabo.middlelayer_device]\nGreeter = mdl_device_peer:Greeter\n")
+    (dist / "entry_points.txt").write_text("[karabo.middlelayer_device]\n" + "".join(
+        f"{name} = mdl_device_peer:{name}\n" for name in ("Greeter", "RealCamera", "Sink")))
     env = dict(os.environ, KARABO=str(home), KARABO_BROKER=rabbitmq.url, KARABO_BROKER_TOPIC=TOPIC,
                PYTHONPATH=os.pathsep.join([str(home / "site"), str(PEER.parent)]))
-    init = {GREETER: {"classId": "Greeter", "name": "pykarabo"}}
+    init = {GREETER: {"classId": "Greeter", "name": "pykarabo"},
+            MDL_CAMERA: {"classId": "RealCamera"},
+            MDL_SINK: {"classId": "Sink", "sourceId": OUR_CAMERA,
+                       "input": {"connectedOutputChannels": [f"{OUR_CAMERA}:output"]}}}
     main = "import sys; from karabo.middlelayer.device_server import MiddleLayerDeviceServer as S; sys.exit(S.main())"
     with open(home / "server.log", "w+") as log:
-        proc = subprocess.Popen([karabo, "-c", main, f"serverId={MDL_SERVER}", "deviceClasses=Greeter",
+        proc = subprocess.Popen([karabo, "-c", main, f"serverId={MDL_SERVER}", "deviceClasses=Greeter,RealCamera,Sink",
                                  f"init={json.dumps(init)}"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            if not _until(lambda: GREETER in getDevices()):
+            if not _until(lambda: {GREETER, MDL_CAMERA, MDL_SINK} <= set(getDevices())):
                 log.seek(0)
                 pytest.fail(f"Karabo's middlelayer server did not bring up {GREETER}: {log.read()[-2000:]}")
             yield proc
@@ -170,13 +184,13 @@ def test_our_client_drives_a_device_on_karabos_server(mdlServer):
 
 def test_both_servers_see_each_other(mdlClient, ourServer, mdlServer):
     assert {OUR_SERVER, MDL_SERVER} <= set(getServers())
-    assert getClasses(MDL_SERVER) == ["Greeter"]
+    assert sorted(getClasses(MDL_SERVER)) == ["Greeter", "RealCamera", "Sink"]
     assert "SimulatedMotor" in getClasses(OUR_SERVER)
     assert _until(lambda: {OUR_SERVER, MDL_SERVER} <= set(mdlClient.ask(op="topology")["server"]))
     topology = mdlClient.ask(op="topology")
     ours = topology["server"][OUR_SERVER]
     assert ours["type"] == "server" and ours["lang"] == "python" and "SimulatedMotor" in ours["deviceClasses"]
-    assert topology["server"][MDL_SERVER]["deviceClasses"] == ["Greeter"]
+    assert sorted(topology["server"][MDL_SERVER]["deviceClasses"]) == ["Greeter", "RealCamera", "Sink"]
     motor = topology["device"][MOTOR]
     assert motor["serverId"] == OUR_SERVER and motor["classId"] == "SimulatedMotor" and motor["type"] == "device"
     assert topology["device"][GREETER]["serverId"] == MDL_SERVER
@@ -200,3 +214,21 @@ def test_each_client_instantiates_on_the_other_server(mdlClient, ourServer, mdlS
         instantiate(MDL_SERVER, "Greeter", "MDL/GREETER/2")
     assert shutdown("MDL/GREETER/2")
     assert _until(lambda: "MDL/GREETER/2" not in mdlClient.ask(op="topology")["device"])
+
+
+def test_pipeline_data_and_slot_calls_between_karabo_devices_and_ours(ourServer, mdlServer):
+    """Karabo's camera feeds our averager while our macro drives that camera by its slots; Karabo's sink reads
+    our camera while driving it by its slots."""
+    averager, macro = connectDevice(OUR_AVERAGER), connectDevice(OUR_MACRO)
+    waitUntil(lambda: len(averager.input.missingConnections) == 0, timeout=T)
+    execute(macro, "acquire")                        # ours -> Karabo: start, stop; Karabo -> ours: frames
+    assert macro.state == State.PASSIVE and "done: mean intensity" in macro.print
+    assert 200.0 <= macro.result <= 209.0            # Karabo's frames are 200 + frameNumber % 10
+    waitUntil(lambda: averager.streamsEnded >= 1, timeout=T)   # Karabo's end of stream reached us
+    assert averager.lastFrame >= 3 and connectDevice(MDL_CAMERA).state == State.ON
+
+    sink, camera = connectDevice(MDL_SINK), connectDevice(OUR_CAMERA)
+    execute(sink, "grab")                            # Karabo -> ours: start, stop; ours -> Karabo: frames
+    waitUntil(lambda: sink.ends >= 1 and camera.state == State.ON, timeout=T)
+    assert sink.received >= 5 and sink.shape == "32x48" and sink.lastFrame >= 4
+    assert camera.framesSent >= sink.received

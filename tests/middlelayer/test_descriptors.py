@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 
 from pykarabo import Hash, Types
 from pykarabo.errors import KaraboError, RemovedInKarabo3Error, ValidationError
-from pykarabo.middlelayer import (AccessLevel, AccessMode, AlarmCondition, Assignment, Bool, ByteArray, Configurable,
-                                  Device, Double, Float, Image, InputChannel, Int8, Int16, Int32, Int64, NDArray, Node,
-                                  OutputChannel, Overwrite, RegexString, Signal, Slot, State, String, UInt8, UInt16,
-                                  UInt32, UInt64, Unit, VectorBool, VectorDouble, VectorFloat, VectorHash, VectorInt8,
-                                  VectorInt16, VectorInt32, VectorInt64, VectorString, VectorUInt8, VectorUInt16,
-                                  VectorUInt32, VectorUInt64, isSet, slot)
+from pykarabo.middlelayer import (AccessLevel, AccessMode, AlarmCondition, Assignment, Bool, ByteArray, Char,
+                                  Configurable, Device, Double, Float, Image, InputChannel, Int8, Int16, Int32,
+                                  Int64, NDArray, Node, OutputChannel, Overwrite, RegexString, Signal, Slot, State,
+                                  String, UInt8, UInt16, UInt32, UInt64, Unit, VectorBool, VectorChar, VectorDouble,
+                                  VectorFloat, VectorHash, VectorInt8, VectorInt16, VectorInt32, VectorInt64,
+                                  VectorString, VectorUInt8, VectorUInt16, VectorUInt32, VectorUInt64, isSet, slot)
 from pykarabo.middlelayer.values import EnumValue, NoneValue
 
 LEAVES = [
@@ -26,6 +26,7 @@ LEAVES = [
     (VectorUInt32, Types.VECTOR_UINT32, [1, 2]), (VectorInt64, Types.VECTOR_INT64, [-1, 2]),
     (VectorUInt64, Types.VECTOR_UINT64, [1, 2]), (VectorFloat, Types.VECTOR_FLOAT, [0.5, 1.5]),
     (VectorDouble, Types.VECTOR_DOUBLE, [0.5, 1.5]), (VectorString, Types.VECTOR_STRING, ["a", "b"]),
+    (Char, Types.CHAR, "a"), (VectorChar, Types.VECTOR_CHAR, b"ab"),
 ]
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from pykarabo import Hash
 from pykarabo.errors import KaraboError, KaraboTimeoutError
-from pykarabo.middlelayer import (AccessMode, Configurable, Device, Types, VectorHash, VectorInt32, Double, Int32, KaraboValue, Signal, Slot, State, String,
+from pykarabo.middlelayer import (AccessMode, Configurable, Device, Double, Int32, KaraboValue, Schema, Signal, Slot,
+                                  State, String, TypeHash, Types, TypeSchema, VectorHash, VectorInt32,
                                   allCompleted, background, call, callNoWait, connectDevice, disconnectDevice,
                                   execute, executeNoWait, findDevices, firstCompleted, firstException, getClients,
                                   getConfiguration, getDevice, getDevices, getInstanceInfo, getOutputChannelInfo,
@@ -38,6 +39,7 @@ class Hello(Device):
     values = VectorInt32(defaultValue=[1, 2], maxSize=4)
     table = VectorHash(rows=Row, defaultValue=[])
     changed = Signal(String(), Int32())
+    report = Signal(TypeHash(), TypeSchema(), VectorInt32())
     events: list
 
     @Double(defaultValue=0.5, maxInc=10.0)
@@ -71,6 +73,7 @@ class Hello(Device):
     @slot
     async def announce(self, text):
         self.changed(text, 42)
+        self.report(Hash("a.b", 1), self.getClassSchema(), [1, 2])
 
     async def preInitialization(self):
         self.events = ["pre"]
@@ -180,15 +183,22 @@ def test_lock_only_lets_the_holder_reconfigure(bus):
 
 def test_signals_reach_connected_slots(bus):
     async def test():
-        await bus.start(Hello({"deviceId": DEV}))
+        device = await bus.start(Hello({"deviceId": DEV}))
         listener = await DeviceClient(bus.url, bus.topic).start(discoverWait=0)
         received = asyncio.get_running_loop().create_future()
         listener._sigslot.registerSlot(lambda text, number: received.set_result((text, number)), "onChanged")
+        reported = asyncio.get_running_loop().create_future()
+        listener._sigslot.registerSlot(lambda *args: reported.set_result(args), "onReport")
         listener._sigslot.connect(DEV, "changed", "onChanged")
+        listener._sigslot.connect(DEV, "report", "onReport")
         await listener._sigslot.syncBroker()
         try:
             await call(DEV, "announce", "news")
             assert await asyncio.wait_for(received, 5) == ("news", 42)
+            table, schema, numbers = await asyncio.wait_for(reported, 5)
+            assert table["a.b"] == 1 and Schema.fromCore(schema).has("greeting") and list(numbers) == [1, 2]
+            with pytest.raises(TypeError, match="signal changed takes 2 arguments, 1 given"):
+                device.changed("only one")
         finally:
             await listener.stop()
     bus.run(test)
