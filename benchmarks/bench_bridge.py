@@ -1,41 +1,60 @@
-"""Karabo Bridge throughput over 127.0.0.1 (REQ/REP): pykarabo server/client vs karabo-bridge vs raw pyzmq.
+"""Karabo Bridge over 127.0.0.1: pykarabo server/client vs karabo-bridge vs raw pyzmq; pipeline path; simulators.
 
-Transfer cases move N copies of one pre-generated train (a raw AGIPD module, ~17 MB; without
-``--quick`` also a corrected AGIPD 1M train, ~277 MB) and report trains/s measured at the client
-(first train excluded, it pays the connection set-up; median of ``--repeats`` alternating runs):
+Transfer cases move copies of one pre-generated train (a raw AGIPD module, ~17 MB; without
+``--quick`` also a corrected AGIPD 1M train, ~277 MB) in each pattern (REP/REQ, PUSH/PULL,
+PUB/SUB) and report trains/s measured at the client (first train excluded, it pays the
+connection set-up; median of ``--repeats`` interleaved runs):
 
-* ``ours->ours``       pykarabo ``BridgeServer`` -> ``pykarabo_bridge.Client``
-* ``ours->ref``        pykarabo ``BridgeServer`` -> ``karabo_bridge.Client``
-* ``ref->ref``         ``karabo_bridge.server.Sender`` -> ``karabo_bridge.Client``
-* ``zmq``              raw pyzmq REP/REQ moving the frames of the same message, serialized once
+* ``ours->ours``   pykarabo ``BridgeServer`` -> ``pykarabo_bridge.Client``
+* ``ours->ref``    pykarabo ``BridgeServer`` -> ``karabo_bridge.Client``
+* ``ref->ref``     ``karabo_bridge.server.Sender`` -> ``karabo_bridge.Client``
+* ``zmq``          raw pyzmq moving the frames of the same message, serialized once, not decoded
 
-The simulator case serves random raw AGIPD-module trains from ``pykarabo bridge sim``'s
-``Simulator`` and from ``karabo_bridge``'s ``SimServer`` to the same client.
+Further figures: the pipeline path (a pipeline output -> ``PipelineBridge`` -> PUSH -> client: two
+network hops, so the raw reference ``zmq relay`` moves the same frames over two hops too, PUSH ->
+a relay thread (PULL -> PUSH, no copy) -> PULL; one-hop PUSH/PULL is shown for information; and a
+check that the array frame the bridge sends is the pipeline's receive buffer),
+server-added latency per train (``put`` -> encoded frames ready to send in the sender thread,
+p50/p99), client decode
+time per train at each size, server CPU seconds per GB sent (the serving process alone, all its
+threads, from ``getrusage``) for ours and the reference, and both simulators with random data.
 
-    python benchmarks/bench_bridge.py [--quick] [--json]
+    python benchmarks/bench_bridge.py [--quick] [--json] [--repeats N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
 import zmq
-from pykarabo_bridge import Client, serialize
+from pykarabo_bridge import Client, deserialize, serialize
 
-from pykarabo.bridge import BridgeServer
+from pykarabo import Hash
+from pykarabo.bridge import BridgeServer, PipelineBridge
 from pykarabo.bridge.simulation import Simulator, serve_simulation
+from pykarabo.pipeline import OutputChannel
 
 try:
     import karabo_bridge
     from karabo_bridge.server import Sender, SimServer
 except ImportError:     # the reference is optional: its cases are skipped
     karabo_bridge = None
+
+CLIENT_SOCK = {"REP": "REQ", "PUSH": "PULL", "PUB": "SUB"}
+SERVER_ZMQ = {"REP": zmq.REP, "PUSH": zmq.PUSH, "PUB": zmq.PUB}
+CLIENT_ZMQ = {"REP": zmq.REQ, "PUSH": zmq.PULL, "PUB": zmq.SUB}
+TIMEOUT = 60
 
 
 def train_nbytes(train: tuple[dict, dict]) -> int:
@@ -52,79 +71,284 @@ def receive(client_next: Callable[[], object], n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def ours_server(train: tuple[dict, dict], n: int) -> tuple[BridgeServer, threading.Thread]:
-    """A BridgeServer fed n+1 times with the same train from a producer thread."""
-    server = BridgeServer(0, "REP", maxlen=2).start()
-
-    def feed() -> None:
-        for _ in range(n + 1):
-            server.put(*train, block=True)
-
-    thread = threading.Thread(target=feed, daemon=True)
+def loop_until(stop: threading.Event, step: Callable[[], object]) -> threading.Thread:
+    """Call ``step`` in a thread until ``stop`` is set or the socket under it is closed."""
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                step()
+        except (zmq.ZMQError, RuntimeError):
+            pass     # context destroyed / server stopped: the case is over
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    return server, thread
+    return thread
 
 
-def case_ours(train: tuple[dict, dict], n: int, reference_client: bool) -> float:
-    """Our server to our client or to the reference client."""
-    server, feeder = ours_server(train, n)
+def reference_client(endpoint: str, pattern: str) -> "karabo_bridge.Client":
+    return karabo_bridge.Client(endpoint, sock=CLIENT_SOCK[pattern], timeout=TIMEOUT)
+
+
+# -- transfer cases ------------------------------------------------------------------------------
+
+def case_ours(train: tuple[dict, dict], n: int, pattern: str, ref_client: bool) -> float:
+    """Our server (fed as fast as it takes trains) to our client or to the reference client."""
+    server = BridgeServer(0, pattern, maxlen=2).start()
+    stop = threading.Event()
+    feeder = loop_until(stop, lambda: server.put(*train, block=True, timeout=0.1))
     try:
-        if reference_client:
-            client = karabo_bridge.Client(server.endpoint, timeout=60)
+        if ref_client:
+            client = reference_client(server.endpoint, pattern)
             try:
                 return receive(client.next, n)
             finally:
                 client._context.destroy(linger=0)
-        with Client(server.endpoint, timeout=60) as client:
+        with Client(server.endpoint, sock=CLIENT_SOCK[pattern], timeout=TIMEOUT) as client:
             return receive(client.next, n)
     finally:
-        feeder.join(60)
+        stop.set()
         server.stop()
+        feeder.join(5)
 
 
-def case_reference(train: tuple[dict, dict], n: int) -> float:
-    """karabo_bridge's Sender (serializes each train, waits for the request) to its Client."""
-    sender = Sender("tcp://127.0.0.1:*", sock="REP")
+def case_reference(train: tuple[dict, dict], n: int, pattern: str) -> float:
+    """karabo_bridge's Sender (serializes each train, then waits for the peer) to its Client."""
+    sender = Sender("tcp://127.0.0.1:*", sock=pattern)
     endpoint = sender.server_socket.getsockopt_string(zmq.LAST_ENDPOINT)
-    thread = threading.Thread(target=lambda: [sender.send(*train) for _ in range(n + 1)], daemon=True)
-    thread.start()
-    client = karabo_bridge.Client(endpoint, timeout=60)
+    stop = threading.Event()
+    thread = loop_until(stop, lambda: sender.send(*train))
+    client = reference_client(endpoint, pattern)
     try:
         return receive(client.next, n)
     finally:
-        thread.join(60)
+        stop.set()
+        sender.stopper_w.send(b"")      # the reference's own way to end a waiting send()
+        thread.join(5)
         client._context.destroy(linger=0)
         sender.zmq_context.destroy(linger=0)
 
 
-def case_zmq(train: tuple[dict, dict], n: int) -> float:
-    """Raw REP/REQ moving the already encoded frames, no decoding."""
+def case_zmq(train: tuple[dict, dict], n: int, pattern: str) -> float:
+    """Raw pyzmq moving the already encoded frames (HWM 1 like the bridge), no decoding."""
     frames = serialize(*train)
     # One context per side, like the bridge cases: each end gets its own ZeroMQ I/O thread.
     ctx, client_ctx = zmq.Context(), zmq.Context()
-    rep = ctx.socket(zmq.REP)
-    port = rep.bind_to_random_port("tcp://127.0.0.1")
+    server = ctx.socket(SERVER_ZMQ[pattern])
+    server.sndhwm = server.rcvhwm = 1
+    port = server.bind_to_random_port("tcp://127.0.0.1")
 
     def serve() -> None:
-        for _ in range(n + 1):
-            rep.recv()
-            rep.send_multipart(frames, copy=False)
+        # poll with a timeout so that the thread sees the stop flag and never blocks in a socket call
+        if not server.poll(100, zmq.POLLIN if pattern == "REP" else zmq.POLLOUT):
+            return
+        if pattern == "REP":
+            server.recv()
+        server.send_multipart(frames, copy=False)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    req = client_ctx.socket(zmq.REQ)
-    req.connect(f"tcp://127.0.0.1:{port}")
+    stop = threading.Event()
+    thread = loop_until(stop, serve)
+    client = client_ctx.socket(CLIENT_ZMQ[pattern])
+    client.rcvhwm = client.sndhwm = 1
+    client.rcvtimeo = TIMEOUT * 1000
+    if pattern == "PUB":
+        client.subscribe(b"")
+    client.connect(f"tcp://127.0.0.1:{port}")
 
     def next_train() -> None:
-        req.send(b"next")
-        req.recv_multipart(copy=False)
+        if pattern == "REP":
+            client.send(b"next")
+        client.recv_multipart(copy=False)
 
     try:
         return receive(next_train, n)
     finally:
-        thread.join(60)
+        stop.set()
+        thread.join(5)
         client_ctx.destroy(linger=0)
         ctx.destroy(linger=0)
+
+
+def case_zmq_relay(train: tuple[dict, dict], n: int) -> float:
+    """Raw pyzmq over the pipeline path's two hops: PUSH -> relay (PULL -> PUSH, frames not copied) -> PULL."""
+    frames = serialize(*train)
+    ctx, relay_ctx, client_ctx = zmq.Context(), zmq.Context(), zmq.Context()
+    source = ctx.socket(zmq.PUSH)
+    source.sndhwm = 1
+    port = source.bind_to_random_port("tcp://127.0.0.1")
+    inbound, outbound = relay_ctx.socket(zmq.PULL), relay_ctx.socket(zmq.PUSH)
+    inbound.rcvhwm = outbound.sndhwm = 1
+    inbound.connect(f"tcp://127.0.0.1:{port}")
+    relay_port = outbound.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def send() -> None:
+        if source.poll(100, zmq.POLLOUT):
+            source.send_multipart(frames, copy=False)
+
+    def relay() -> None:
+        if inbound.poll(100, zmq.POLLIN):
+            outbound.send_multipart(inbound.recv_multipart(copy=False), copy=False)
+
+    threads = [loop_until(stop, send), loop_until(stop, relay)]
+    client = client_ctx.socket(zmq.PULL)
+    client.rcvhwm = 1
+    client.rcvtimeo = TIMEOUT * 1000
+    client.connect(f"tcp://127.0.0.1:{relay_port}")
+    try:
+        return receive(lambda: client.recv_multipart(copy=False), n)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        for c in (client_ctx, relay_ctx, ctx):
+            c.destroy(linger=0)
+
+
+# -- pipeline output -> PipelineBridge -> client -----------------------------------------------------
+
+def as_hash(props: dict) -> Hash:
+    """One source of a train as a pipeline item (arrays become NDArrays, not copied)."""
+    h = Hash()
+    for key, value in props.items():
+        if key != "metadata":
+            h[key] = value
+    return h
+
+
+def _pooled(buffer: object) -> bool:
+    """Whether ``buffer`` is (a view of) a pipeline receive block."""
+    while buffer is not None:
+        if type(buffer).__name__ == "_Block":
+            return True
+        buffer = buffer.obj if isinstance(buffer, memoryview) else getattr(buffer, "base", None)
+    return False
+
+
+def case_pipeline(train: tuple[dict, dict], n: int, checks: dict) -> float:
+    """Pipeline output (threads) -> PipelineBridge -> PUSH -> our client; records whether arrays were copied."""
+    source, props = next(iter(train[0].items()))
+    item = as_hash(props)
+    out = OutputChannel(source=source)
+    server = BridgeServer(0, "PUSH", maxlen=2).start()
+    send = server._send
+    first: list = []
+
+    def spy(frames, queued):         # look at the frames handed to ZeroMQ once
+        if not first:
+            first.append([f for f in frames if memoryview(f).nbytes > 1 << 20])
+        send(frames, queued)
+    server._send = spy
+    bridge = PipelineBridge([out.connectionInfo], server, onSlowness="wait")
+    out.waitForInputs(1, timeout=10)
+    stop = threading.Event()
+    tid = iter(range(10**9))
+
+    def produce() -> None:
+        out.write(item, timestamp=(1_700_000_000, 0, next(tid)), copyAllData=False)
+        out.update(timeout=10)
+    producer = loop_until(stop, produce)
+    try:
+        with Client(server.endpoint, sock="PULL", timeout=TIMEOUT) as client:
+            rate = receive(client.next, n)
+    finally:
+        stop.set()
+        producer.join(10)
+        bridge.close()
+        server.stop()
+        out.close()
+    checks["no_copy"] = bool(first and first[0] and all(_pooled(f) for f in first[0]))
+    return rate
+
+
+# -- latency, decode, CPU -------------------------------------------------------------------------
+
+def server_latency(train: tuple[dict, dict], n: int) -> dict[str, float]:
+    """Seconds from ``put()`` until the sender thread holds the encoded frames, ready for ZeroMQ.
+
+    That is what the server adds to a train's way (queue, thread hand-over, serialization); the
+    send itself is ZeroMQ's transfer, which raw pyzmq pays alike.  One train at a time, PUSH to a
+    waiting PULL client.
+    """
+    server = BridgeServer(0, "PUSH", maxlen=2).start()
+    encode = server._encode
+    ready: list[float] = []
+
+    def stamp(item):
+        frames = encode(item)
+        ready.append(time.perf_counter())
+        return frames
+    server._encode = stamp
+    samples = []
+    try:
+        with Client(server.endpoint, sock="PULL", timeout=TIMEOUT) as client:
+            for i in range(n + 1):
+                t0 = time.perf_counter()
+                server.put(*train)
+                client.next()
+                if i:        # the first pays the connection set-up
+                    samples.append(ready[-1] - t0)
+    finally:
+        server.stop()
+    samples.sort()
+    return {"p50": statistics.median(samples), "p99": samples[min(len(samples) - 1, int(0.99 * len(samples)))]}
+
+
+def decode_time(train: tuple[dict, dict], repeats: int) -> dict[str, float]:
+    """Median seconds to decode one received train: ours and the reference deserialize."""
+    frames = [zmq.Frame(bytes(f)) for f in serialize(*train)]
+    out = {}
+    for name, fn in (("ours", deserialize), ("ref", getattr(karabo_bridge, "deserialize", None))):
+        if fn is None:
+            continue
+        fn(frames)
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(20):
+                fn(frames)
+            runs.append((time.perf_counter() - t0) / 20)
+        out[name] = statistics.median(runs)
+    return out
+
+
+def serve_for_cpu(kind: str, n: int) -> None:
+    """Child process: serve n+1 module trains over REP, then print the CPU seconds the serving took."""
+    train = Simulator("AGIPDModule", raw=True, pregenerate=1).next_train()
+    if kind == "ours":
+        server = BridgeServer(0, "REP", maxlen=2).start()
+        endpoint = server.endpoint
+    else:
+        sender = Sender("tcp://127.0.0.1:*", sock="REP")
+        endpoint = sender.server_socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    print(endpoint, flush=True)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(n + 1):
+        if kind == "ours":
+            server.put(*train, block=True)
+        else:
+            sender.send(*train)
+    sys.stdin.readline()     # the client has every train
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(json.dumps({"cpu": cpu, "bytes": (n + 1) * train_nbytes(train)}), flush=True)
+
+
+def cpu_per_gb(kind: str, n: int) -> float:
+    """Server CPU seconds per GB sent, measured in a serving process of its own."""
+    child = subprocess.Popen([sys.executable, __file__, "--serve-for-cpu", kind, str(n)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        endpoint = child.stdout.readline().strip()
+        if not endpoint:
+            raise RuntimeError(f"the {kind} serving process failed to start (exit code {child.wait(30)})")
+        with Client(endpoint, timeout=TIMEOUT) as client:
+            for _ in range(n + 1):
+                client.next()
+        child.stdin.write("done\n")
+        child.stdin.flush()
+        result = json.loads(child.stdout.readline())
+    finally:
+        child.wait(30)
+    return result["cpu"] / (result["bytes"] / 1e9)
 
 
 def case_sim_ours(n: int) -> float:
@@ -134,7 +358,7 @@ def case_sim_ours(n: int) -> float:
     feeder = threading.Thread(target=serve_simulation, args=(server, sim, n + 1), daemon=True)
     feeder.start()
     try:
-        with Client(server.endpoint, timeout=60) as client:
+        with Client(server.endpoint, timeout=TIMEOUT) as client:
             return receive(client.next, n)
     finally:
         feeder.join(60)
@@ -149,7 +373,7 @@ def case_sim_reference(n: int) -> float:
     thread = threading.Thread(target=lambda: [sim.send(*next(data)) for _ in range(n + 1)], daemon=True)
     thread.start()
     try:
-        with Client(endpoint, timeout=60) as client:
+        with Client(endpoint, timeout=TIMEOUT) as client:
             return receive(client.next, n)
     finally:
         thread.join(60)
@@ -157,7 +381,7 @@ def case_sim_reference(n: int) -> float:
 
 
 def median_rates(cases: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Median trains/s of each case; cases alternate so load changes hit them alike."""
+    """Median of each case; cases alternate so load changes hit them alike."""
     runs: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, case in cases.items():
@@ -165,48 +389,138 @@ def median_rates(cases: dict[str, Callable[[], float]], repeats: int) -> dict[st
     return {name: statistics.median(rates) for name, rates in runs.items()}
 
 
-def main() -> int:
-    """Run every case and print trains/s, MB/s and ratios."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: few trains, module-sized data only")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--repeats", type=int, default=3, help="runs per case (median reported; 1 with --quick)")
-    args = p.parse_args()
-    sizes = {"AGIPD module raw": (Simulator("AGIPDModule", raw=True), 5 if args.quick else 200)}
-    if not args.quick:
-        sizes["AGIPD 1M corrected"] = (Simulator("AGIPD", raw=False, pregenerate=1), 20)
-    results: dict[str, dict] = {}
+# -- main -------------------------------------------------------------------------------------------
+
+def measure(args: argparse.Namespace) -> dict:
     repeats = 1 if args.quick else args.repeats
+    sizes = {"AGIPD module raw": (Simulator("AGIPDModule", raw=True, pregenerate=1), 5 if args.quick else 100)}
+    if not args.quick:
+        sizes["AGIPD 1M corrected"] = (Simulator("AGIPD", raw=False, pregenerate=1), 10)
+    results: dict = {"load": os.getloadavg(), "sizes": {}, "targets": []}
+    trains = {}
     for label, (sim, n) in sizes.items():
-        train = sim.next_train()
-        cases = {"ours->ours": partial(case_ours, train, n, False), "zmq": partial(case_zmq, train, n)}
-        if karabo_bridge is not None:
-            cases["ours->ref"] = partial(case_ours, train, n, True)
-            cases["ref->ref"] = partial(case_reference, train, n)
-        results[label] = {"bytes": train_nbytes(train), "trains": n, "trains_per_s": median_rates(cases, repeats)}
+        train = trains[label] = sim.next_train()
+        res = results["sizes"][label] = {"bytes": train_nbytes(train), "trains": n, "trains_per_s": {}}
+        for pattern in ("REP", "PUSH", "PUB"):
+            cases = {"ours->ours": partial(case_ours, train, n, pattern, False),
+                     "zmq": partial(case_zmq, train, n, pattern)}
+            if karabo_bridge is not None:
+                cases["ours->ref"] = partial(case_ours, train, n, pattern, True)
+                cases["ref->ref"] = partial(case_reference, train, n, pattern)
+            res["trains_per_s"][pattern] = median_rates(cases, repeats)
+        checks: dict = {}
+        res["pipeline"] = median_rates({"pipeline": partial(case_pipeline, train, n, checks),
+                                        "zmq relay": partial(case_zmq_relay, train, n),
+                                        "zmq PUSH": partial(case_zmq, train, n, "PUSH")}, repeats)
+        res["pipeline_no_copy"] = checks.get("no_copy", False)
+        res["latency"] = server_latency(train, 20 if args.quick else 200)
+        res["decode"] = decode_time(train, 3 if args.quick else 15)
+    small = ({"SRC/A:out": {"x": 1.5, "name": "a", "v": np.arange(10, dtype=np.uint16)}},
+             {"SRC/A:out": {"source": "SRC/A:out", "timestamp.tid": 1}})
+    results["small train"] = {"latency": server_latency(small, 20 if args.quick else 500),
+                              "decode": decode_time(small, 3 if args.quick else 15)}
+    if karabo_bridge is not None:
+        n_cpu = 5 if args.quick else 100
+        results["cpu_s_per_gb"] = median_rates({"ours": partial(cpu_per_gb, "ours", n_cpu),
+                                                "ref": partial(cpu_per_gb, "ref", n_cpu)}, repeats)
     n_sim = 5 if args.quick else 100
     cases = {"ours": lambda: case_sim_ours(n_sim)}
     if karabo_bridge is not None:
         cases["ref"] = lambda: case_sim_reference(n_sim)
     results["simulator AGIPD module raw random"] = {"trains": n_sim, "trains_per_s": median_rates(cases, repeats)}
+    results["targets"] = targets(results)
+    return results
 
-    if args.json:
-        print(json.dumps(results, indent=2))
+
+def targets(results: dict) -> list[dict]:
+    """Every target of the issue with its measured value, verdict and the line that prints it.
+
+    Ratios print as ``ratio FIGURE: COMPARED = VALUEx (target >= Tx) PASS``, absolute figures as
+    ``check FIGURE < T UNIT: VALUE UNIT PASS`` (the formats ``python -m benchmarks`` collects).
+    """
+    out = []
+
+    def ratio(figure: str, compared: str, value: float | None, limit: float) -> None:
+        result = "n/a" if value is None else "PASS" if value >= limit else "FAIL"
+        shown = "n/a" if value is None else f"{value:.2f}x"
+        out.append({"name": f"{figure}: {compared}", "value": value, "target": f">= {limit}x", "result": result,
+                    "line": f"ratio {figure}: {compared} = {shown} (target >= {limit}x) {result}"})
+
+    def check(figure: str, value: float, limit: float, unit: str) -> None:
+        result = "PASS" if value < limit else "FAIL"
+        out.append({"name": figure, "value": value, "target": f"< {limit} {unit}", "result": result,
+                    "line": f"check {figure} < {limit} {unit}: {value:.3f} {unit} {result}"})
+
+    for label, res in results["sizes"].items():
+        for pattern, rates in res["trains_per_s"].items():
+            ref = rates.get("ref->ref")
+            ratio(f"{label} {pattern}", "ours->ours/zmq", rates["ours->ours"] / rates["zmq"], 0.9)
+            ratio(f"{label} {pattern}", "ours->ours/ref->ref", ref and rates["ours->ours"] / ref, 1.0)
+            ratio(f"{label} {pattern}", "ours->ref/ref->ref", ref and rates["ours->ref"] / ref, 1.0)
+        pipe = res["pipeline"]
+        ratio(f"{label} pipeline->bridge->client", "pipeline/zmq relay", pipe["pipeline"] / pipe["zmq relay"], 0.8)
+        out.append({"name": f"{label} pipeline->bridge->client: pipeline/zmq PUSH (one hop, no target)",
+                    "value": pipe["pipeline"] / pipe["zmq PUSH"], "target": "", "result": "",
+                    "line": f"ratio {label} pipeline->bridge->client: pipeline/zmq PUSH one hop = "
+                            f"{pipe['pipeline'] / pipe['zmq PUSH']:.2f}x (no target: the path has two hops)"})
+        verdict = "PASS" if res["pipeline_no_copy"] else "FAIL"
+        out.append({"name": f"{label} pipeline path without array copy", "value": res["pipeline_no_copy"],
+                    "target": "True", "result": verdict,
+                    "line": f"check {label} pipeline path sends the received buffers (no array copy): "
+                            f"{res['pipeline_no_copy']} {verdict}"})
+        check(f"{label} server-added latency p99", res["latency"]["p99"] * 1e3, 1.0, "ms")
+        check(f"{label} client decode per train", res["decode"]["ours"] * 1e3, 0.1, "ms")
+    small = results["small train"]
+    check("small train server-added latency p99", small["latency"]["p99"] * 1e3, 1.0, "ms")
+    check("small train client decode per train", small["decode"]["ours"] * 1e3, 0.1, "ms")
+    cpu = results.get("cpu_s_per_gb")
+    ratio("server CPU per GB", "ref/ours", cpu and cpu["ref"] / cpu["ours"], 1.0)
+    sim = results["simulator AGIPD module raw random"]["trains_per_s"]
+    ratio("simulator trains/s", "ours/ref", sim["ours"] / sim["ref"] if "ref" in sim else None, 3.0)
+    return out
+
+
+def report(results: dict) -> None:
+    print(f"load average: {' '.join(f'{x:.2f}' for x in results['load'])}")
+    for label, res in results["sizes"].items():
+        print(f"\n{label} ({res['trains']} trains, {res['bytes'] / 1e6:.1f} MB/train)")
+        for pattern, rates in res["trains_per_s"].items():
+            for case, rate in rates.items():
+                print(f"  {pattern:4s} {case:12s} {rate:9.1f} trains/s {rate * res['bytes'] / 1e6:9.0f} MB/s")
+        for case, rate in res["pipeline"].items():
+            print(f"  {case:17s} {rate:9.1f} trains/s {rate * res['bytes'] / 1e6:9.0f} MB/s")
+        lat, dec = res["latency"], res["decode"]
+        print(f"  server-added latency p50 {lat['p50'] * 1e6:.0f} µs, p99 {lat['p99'] * 1e6:.0f} µs")
+        print("  decode per train: " + ", ".join(f"{k} {v * 1e6:.1f} µs" for k, v in dec.items()))
+    small = results["small train"]
+    print(f"\nsmall train: server-added latency p50 {small['latency']['p50'] * 1e6:.0f} µs, "
+          f"p99 {small['latency']['p99'] * 1e6:.0f} µs; decode "
+          + ", ".join(f"{k} {v * 1e6:.1f} µs" for k, v in small["decode"].items()))
+    if "cpu_s_per_gb" in results:
+        print("server CPU per GB sent: " + ", ".join(f"{k} {v:.3f} s" for k, v in results["cpu_s_per_gb"].items()))
+    sim = results["simulator AGIPD module raw random"]
+    print("simulators (random AGIPD module, REP): "
+          + ", ".join(f"{k} {v:.1f} trains/s" for k, v in sim["trains_per_s"].items()))
+    print()
+    for t in results["targets"]:
+        print(t["line"])
+
+
+def main() -> int:
+    """Run every case and print trains/s, MB/s, latencies, CPU and the targets."""
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve-for-cpu":
+        serve_for_cpu(sys.argv[2], int(sys.argv[3]))
         return 0
-    for label, res in results.items():
-        size = f", {res['bytes'] / 1e6:.1f} MB/train" if "bytes" in res else ""
-        print(f"{label} ({res['trains']} trains{size})")
-        for case, rate in res["trains_per_s"].items():
-            mbs = f"  {rate * res['bytes'] / 1e6:9.0f} MB/s" if "bytes" in res else ""
-            print(f"  {case:12s} {rate:9.1f} trains/s{mbs}")
-        rates = res["trains_per_s"]
-        if "zmq" in rates:
-            print(f"ratio {label}: ours->ours/zmq = {rates['ours->ours'] / rates['zmq']:.2f}")
-        if "ref->ref" in rates:
-            print(f"ratio {label}: ours->ours/ref->ref = {rates['ours->ours'] / rates['ref->ref']:.2f}")
-            print(f"ratio {label}: ours->ref/ref->ref = {rates['ours->ref'] / rates['ref->ref']:.2f}")
-        if "ref" in rates:
-            print(f"ratio {label}: ours/ref = {rates['ours'] / rates['ref']:.2f}")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smoke run: few trains, module-sized data only")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--repeats", type=int, default=3, help="runs per case (median reported; 1 with --quick)")
+    args = p.parse_args()
+    results = measure(args)
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        report(results)
     return 0
 
 

@@ -184,6 +184,8 @@ def _decode_array(header: dict, payload: memoryview, index: int) -> np.ndarray:
     missing = [key for key in ("path", "dtype", "shape") if key not in header]
     if missing:
         raise DecodeError(index, f"array header lacks {', '.join(map(repr, missing))}")
+    if not isinstance(header["path"], str):
+        raise DecodeError(index, f"array path {header['path']!r} is not a string")
     try:
         dtype = np.dtype(header["dtype"])
         _numpy_msgpack.check_array_dtype(dtype)

@@ -81,3 +81,17 @@ def free_port() -> int:
     port = sock.bind_to_random_port("tcp://127.0.0.1")
     ctx.destroy(linger=0)
     return port
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny EuXFEL run (two AGIPD modules and an XGM, 5 trains) made with EXtra-data's mock writer."""
+    mock = pytest.importorskip("extra_data.tests.mockdata", reason="serve-files needs extra-data")
+    from extra_data.tests.mockdata.detectors import AGIPDModule
+    from extra_data.tests.mockdata.xgm import XGM
+
+    path = tmp_path_factory.mktemp("run")
+    mock.write_file(str(path / "RAW-R0001-AGIPD00-S00000.h5"),
+                    [AGIPDModule(f"SPB_DET_AGIPD1M-1/DET/{m}CH0", frames_per_train=2) for m in (0, 1)]
+                    + [XGM("SA1_XTD2_XGM/DOOCS/MAIN")], ntrains=5)
+    return path

@@ -70,20 +70,6 @@ def test_monitor_counts_lost_trains(capsys: pytest.CaptureFixture) -> None:
     assert lines[0].startswith("train 1 ") and "lost 2" in lines[2] and "latency" in lines[2]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny EuXFEL run (two AGIPD modules and an XGM, 5 trains) made with EXtra-data's mock writer."""
-    mock = pytest.importorskip("extra_data.tests.mockdata", reason="serve-files needs extra-data")
-    from extra_data.tests.mockdata.detectors import AGIPDModule
-    from extra_data.tests.mockdata.xgm import XGM
-
-    path = tmp_path_factory.mktemp("run")
-    mock.write_file(str(path / "RAW-R0001-AGIPD00-S00000.h5"),
-                    [AGIPDModule(f"SPB_DET_AGIPD1M-1/DET/{m}CH0", frames_per_train=2) for m in (0, 1)]
-                    + [XGM("SA1_XTD2_XGM/DOOCS/MAIN")], ntrains=5)
-    return path
-
-
 @pytest.mark.parametrize("append", [False, True])
 def test_serve_files(run_dir: Path, append: bool) -> None:
     """Every train of the run arrives once, equal to what EXtra-data reads (modules merged on request)."""

@@ -132,3 +132,34 @@ def test_pipeline_cli(outputs: list, capsys: pytest.CaptureFixture) -> None:
         thread.join(10)
     assert meta["DET/A:out"]["timestamp.tid"] == 42
     assert "Pipeline bridge started on: tcp://127.0.0.1:" in capsys.readouterr().out
+
+
+def _pooled_block(buffer: object) -> object | None:
+    """Follow ``base``/``obj`` from a buffer down to the pipeline's pooled receive block, if any."""
+    while buffer is not None:
+        if type(buffer).__name__ == "_Block":
+            return buffer
+        buffer = buffer.obj if isinstance(buffer, memoryview) else getattr(buffer, "base", None)
+    return None
+
+
+def test_no_array_copy_from_pipeline_to_zeromq(outputs: list) -> None:
+    """The array frame handed to ZeroMQ is memory of the pipeline's receive buffer (no copy on the way)."""
+    a = outputs[0]
+    sent: list = []
+    with BridgeServer(0, "PUSH") as server, Client(server.endpoint, sock="PULL", timeout=5) as client:
+        send = server._send
+
+        def spy(frames, item):
+            sent.append(list(frames))
+            send(frames, item)
+        server._send = spy
+        with connected([a], server):
+            write(a, "DET/A:out", 9)
+            data, _ = client.next()
+    np.testing.assert_array_equal(data["DET/A:out"]["image.data"], item(9)["image.data"])
+    frame = sent[0][3]                       # header, payload, then the image.data array part
+    assert memoryview(frame).nbytes == item(9)["image.data"].nbytes
+    block = _pooled_block(frame)
+    assert block is not None, "the array frame is not a view of the pipeline's receive block"
+    assert np.shares_memory(np.frombuffer(frame, np.uint8), np.frombuffer(memoryview(block), np.uint8))

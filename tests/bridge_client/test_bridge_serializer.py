@@ -8,6 +8,7 @@ import pytest
 import zmq
 from bridge_strategies import same, trains
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pykarabo_bridge import DecodeError, deserialize, serialize
 
 SRC = "DEV/X/1:out"
@@ -281,6 +282,7 @@ MSGPACK_PAIR = [pack({"source": SRC, "content": "msgpack", "metadata": {}}), pac
         (MSGPACK_PAIR + [array_header(dtype="uint99"), ARRAY], r"frame 2: unusable dtype 'uint99'"),
         (MSGPACK_PAIR + [array_header(dtype="O"), ARRAY], r"frame 2: unusable dtype 'O'"),
         (MSGPACK_PAIR + [array_header(shape=[-3]), ARRAY], r"frame 2: shape \[-3\] is not"),
+        (MSGPACK_PAIR + [array_header(path=[1]), ARRAY], r"frame 2: array path \[1\] is not a string"),
         (MSGPACK_PAIR + [array_header(shape="3"), ARRAY], r"frame 2: shape '3' is not"),
         (
             MSGPACK_PAIR + [pack({"source": SRC, "content": "array"}), ARRAY],
@@ -293,3 +295,55 @@ def test_malformed_messages(frames: list[bytes], match: str) -> None:
         deserialize(frames)
     assert isinstance(info.value, ValueError)
     assert info.value.frame == int(match.split()[1].rstrip(":"))
+
+
+@st.composite
+def mutated_messages(draw: st.DrawFn) -> list[bytes]:
+    """A valid message (either protocol) with frames truncated, bytes flipped, frames dropped or swapped."""
+    protocol = draw(st.sampled_from(["1.0", "2.2"]))
+    data = {SRC: {"v": 7, "s": "text", "a": np.arange(6, dtype=np.uint16).reshape(2, 3),
+                  "f": np.ones(2, np.float32)}}
+    frames = [bytes(f) for f in serialize(data, META, protocol)]
+    for _ in range(draw(st.integers(1, 4))):
+        index = draw(st.integers(0, len(frames) - 1))
+        frame = bytearray(frames[index])
+        action = draw(st.sampled_from(["truncate", "flip", "drop", "swap", "extend", "retype"]))
+        if action == "truncate":
+            frames[index] = bytes(frame[: draw(st.integers(0, max(0, len(frame) - 1)))])
+        elif action == "flip" and frame:
+            pos = draw(st.integers(0, len(frame) - 1))
+            frame[pos] = draw(st.integers(0, 255))
+            frames[index] = bytes(frame)
+        elif action == "drop" and len(frames) > 1:
+            del frames[index]
+        elif action == "swap":
+            other = draw(st.integers(0, len(frames) - 1))
+            frames[index], frames[other] = frames[other], frames[index]
+        elif action == "extend":
+            frames[index] = bytes(frame) + draw(st.binary(min_size=1, max_size=8))
+        elif action == "retype" and protocol == "2.2" and index % 2 == 0:
+            # a well-formed header whose fields have the wrong types or values
+            try:
+                header = msgpack.unpackb(frames[index], raw=False)
+            except ValueError:          # already mutated into something else
+                continue
+            if not isinstance(header, dict):
+                continue
+            key = draw(st.sampled_from(["source", "content", "path", "dtype", "shape", "metadata"]))
+            header[key] = draw(st.one_of(st.none(), st.integers(-3, 2**64 - 1), st.text(max_size=5),
+                                         st.lists(st.integers(-2, 10), max_size=3),
+                                         st.dictionaries(st.text(max_size=2), st.integers(), max_size=2)))
+            frames[index] = msgpack.packb(header, use_bin_type=True)
+    return frames
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(mutated_messages())
+def test_mutated_messages_decode_or_raise_decode_error(frames: list[bytes]) -> None:
+    """Whatever arrives, the client either decodes it or raises a DecodeError naming a frame of the message."""
+    try:
+        data, meta = deserialize(frames)
+    except DecodeError as exc:
+        assert 0 <= exc.frame < len(frames) and str(exc).startswith(f"frame {exc.frame}: ")
+        return
+    assert isinstance(data, dict) and isinstance(meta, dict)
