@@ -8,6 +8,8 @@ import sys
 import time
 
 from pykarabo.daq import DaqError, RunWriter
+from pykarabo.daq.recorder import Recorder, timestampNs
+from pykarabo.daq.session import POLL_INTERVAL
 from pykarabo.pipeline import END_OF_STREAM, InputChannel
 
 
@@ -27,8 +29,10 @@ def register(sub) -> None:
     r.add_argument("--format-version", choices=("1.0", "1.3"), default="1.3")
     r.add_argument("--pulse-groups", default="image",
                    help="index groups whose leading axis is the frame axis (comma separated)")
-    r.add_argument("--reorder-window", type=int, default=10,
-                   help="trains kept open for items of slower outputs; later items are dropped")
+    r.add_argument("--max-wait", type=float, default=1.0,
+                   help="seconds a train waits for outputs that have not sent it yet")
+    r.add_argument("--flush-interval", type=float, default=10.0,
+                   help="seconds between flushes of the open file (what a crash may lose)")
     r.add_argument("--timeout", type=float, default=60, help="seconds without data before giving up")
     r.add_argument("--json", action="store_true", help="print the summary as JSON, no progress display")
     r.set_defaults(func=run_record)
@@ -44,76 +48,66 @@ def run_record(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    pulseGroups = tuple(g for g in args.pulse_groups.split(",") if g)
     try:
         writer = RunWriter(args.out, args.run, proposal=args.proposal, max_trains=args.max_trains,
-                           format_version=args.format_version)
+                           format_version=args.format_version, flush_interval=args.flush_interval)
     except DaqError as e:
         print(f"pykarabo daq record: {e}", file=sys.stderr)
         return 2
-    inp = InputChannel(args.connect.split(","), onSlowness="wait")
-    pending: dict[int, dict[str, list]] = {}
-    stamps: dict[int, int] = {}
-    late = items = 0
+    outputs = args.connect.split(",")
+    recorder = Recorder(writer, maxWait=args.max_wait, pulseGroups=[g for g in args.pulse_groups.split(",") if g],
+                        trainLimit=args.trains, minSources=len(outputs))
+    inp = InputChannel(outputs, onSlowness="wait")
     t0 = time.monotonic()
+    lastData = t0
     deadline = None if args.seconds is None else t0 + args.seconds
     progress = Progress(TextColumn("[bold]recording[/] {task.fields[run]}"), BarColumn(),
-                        TextColumn("{task.completed} trains · {task.fields[mb]:.1f} MB · {task.fields[files]} files"),
+                        TextColumn("{task.completed} trains · {task.fields[mb]:.1f} MB · {task.fields[rate]:.1f} MB/s"
+                                   " · {task.fields[files]} files · {task.fields[dropped]} dropped"),
                         TimeElapsedColumn(), console=Console(stderr=True), disable=args.json)
-    task = progress.add_task("record", total=args.trains, run=str(writer.directory), mb=0.0, files=0)
-
-    def write_oldest() -> None:
-        tid = min(pending)
-        writer.write_train(tid, stamps.pop(tid), pending.pop(tid))
-        progress.update(task, completed=writer.stats.trains, mb=writer.stats.bytes / 1e6,
-                        files=writer.stats.files)
-
+    task = progress.add_task("record", total=args.trains, run=str(writer.directory), mb=0.0, rate=0.0, files=0,
+                             dropped=0)
     rc = 0
     try:
         with progress:
-            # with --trains, the last trains may miss items of outputs that lag behind
-            while args.trains is None or writer.stats.trains + len(pending) < args.trains:
-                if deadline is not None and time.monotonic() >= deadline:
+            while args.trains is None or recorder.trainsWritten < args.trains:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     break
-                wait = args.timeout if deadline is None else min(args.timeout, max(0.0, deadline - time.monotonic()))
-                try:
-                    x = inp.get(timeout=wait)
-                except TimeoutError:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
+                if now - lastData >= args.timeout:
                     print(f"pykarabo daq record: no data for {args.timeout} s", file=sys.stderr)
                     rc = 1
                     break
+                try:
+                    x = inp.get(timeout=POLL_INTERVAL)
+                except TimeoutError:
+                    x = None
                 if x is END_OF_STREAM:
                     break
-                data, meta = x
-                tid = meta.trainId
-                items += 1
-                if tid <= writer.lastTrainId:
-                    late += 1
-                    continue
-                source = _source(meta.source)
-                if source not in writer.stats.sources:
-                    writer.add_instrument_source(source, pulse_groups=pulseGroups)
-                pending.setdefault(tid, {}).setdefault(source, []).append(data)
-                stamps.setdefault(tid, meta.sec * 1_000_000_000 + meta.frac // 1_000_000_000 or time.time_ns())
-                while len(pending) > args.reorder_window:
-                    write_oldest()
-            while pending:
-                write_oldest()
+                now = time.monotonic()
+                if x is not None:
+                    data, meta = x
+                    lastData = now
+                    recorder.addItem(_source(meta.source), meta.trainId, timestampNs(meta.sec, meta.frac), data,
+                                     now)
+                recorder.poll(now)
+                s = writer.stats
+                progress.update(task, completed=s.trains, mb=s.bytes / 1e6, rate=recorder.bytesPerSecond / 1e6,
+                                files=s.files, dropped=recorder.droppedTrains)
     except DaqError as e:
         print(f"pykarabo daq record: {e}", file=sys.stderr)
         rc = 2
     finally:
         inp.close()
-        files = writer.close()
+        files = recorder.finish()
     s = writer.stats
-    summary = {"run": str(writer.directory), "trains": s.trains, "items": items, "bytes": s.bytes,
-               "files": [f.name for f in files], "lateItems": late, "rejectedTrains": s.rejectedTrains,
-               "seconds": round(time.monotonic() - t0, 3)}
+    summary = {"run": str(writer.directory), "trains": s.trains, "items": recorder.items, "bytes": s.bytes,
+               "files": [f.name for f in files], "droppedTrains": recorder.droppedTrains,
+               "incompleteTrains": recorder.incompleteTrains, "seconds": round(time.monotonic() - t0, 3)}
     if args.json:
         print(json.dumps({"summary": summary}), flush=True)
     else:
         print(f"recorded {s.trains} trains ({s.bytes / 1e6:.1f} MB) into {len(files)} files in "
-              f"{writer.directory}; {late} late items dropped", flush=True)
+              f"{writer.directory}; {recorder.droppedTrains} dropped, {recorder.incompleteTrains} incomplete",
+              flush=True)
     return rc

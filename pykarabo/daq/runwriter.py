@@ -28,9 +28,15 @@ Semantics (see the EXDF spec, checklist §16):
   added to every group that has none.  Rows of ndim >= 2 are chunked one row per chunk.
 * Train IDs must increase: duplicates and older trains are rejected (counted, logged).
 * Files are written as ``<name>.h5.part`` and renamed when complete, so a run directory only
-  ever shows closed, valid files.  ``flush_interval`` makes the part file consistent on disk
-  periodically; ``recover_run`` turns part files left by a killed writer into run files when they
-  can be opened and are consistent, and leaves them out otherwise.
+  ever shows closed, valid files: a writer killed with SIGKILL leaves a run directory that
+  validates, holding the closed sequences.  The part file is written to disk as a consistent
+  whole at creation and then every ``flush_interval`` seconds (HDF5 is told to keep changed
+  metadata in memory in between), so a crash loses at most the trains of the last interval.
+  ``recover_run`` (run it before writing to the directory again) *repairs* a part file that opens
+  and whose index is consistent: it becomes a run file with the trains of its last flush.  A part
+  file that cannot be opened — killed during a flush itself (a few milliseconds per interval), or
+  before its first train was flushed — is *left out*: it stays ``.h5.part`` (never read) and
+  ``recover_run`` logs a warning naming it and returns it in its second list.
 """
 
 from __future__ import annotations
@@ -139,6 +145,22 @@ def _key_attributes(schema: Any, path: str) -> dict[str, Any]:
         out.update(metricPrefixSymbol=prefix.metricPrefixSymbol, metricPrefixName=prefix.metricPrefixName,
                    metricPrefixEnum=np.int32(prefix.metricPrefixEnum))
     return out
+
+
+def _holdMetadata(f: h5py.File) -> None:
+    """Keep changed HDF5 metadata in memory until the next flush.
+
+    HDF5 otherwise writes evicted metadata (object headers, chunk indices) in place at any time, so
+    a writer killed between two flushes can leave a file whose structure is half old, half new.
+    Without evictions the structure on disk is that of the last flush; data written since then went
+    to new file space that this structure does not reference, so the file still opens.
+    """
+    cfg = f.id.get_mdc_config()
+    cfg.evictions_enabled = False
+    cfg.incr_mode = 0          # H5C_incr__off: the cache grows as needed instead of evicting
+    cfg.flash_incr_mode = 0    # H5C_flash_incr__off
+    cfg.decr_mode = 0          # H5C_decr__off
+    f.id.set_mdc_config(cfg)
 
 
 class _Column:
@@ -283,6 +305,7 @@ class _Sequence:
         self.aggregator = aggregator
         self.number = number
         self.file = h5py.File(self.part, "w", libver=("earliest", "v110"))
+        _holdMetadata(self.file)
         self.trainIds: list[int] = []
         self.timestamps: list[int] = []
         self.counts: dict[str, list[int]] = {}     # index path (source or source/group) -> counts
@@ -292,6 +315,7 @@ class _Sequence:
         self.controlSources: set[str] = set()
         self.nbytes = 0
         self._writeMetadata()
+        self.flush()   # a file on disk always has its structure: a crash before the first flush leaves it readable
 
     def _writeMetadata(self) -> None:
         w = self.writer
@@ -492,6 +516,7 @@ class RunWriter:
         self._lastTrain = 0
         self._rowSamples: dict[str, np.ndarray] = {}
         self._lastFlush = time.monotonic()
+        self._dirty = False           # trains written since the last flush
         self._failed: BaseException | None = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -508,6 +533,16 @@ class RunWriter:
     def lastTrainId(self) -> int:
         """The last train ID written (0 before the first train)."""
         return self._lastTrain
+
+    @property
+    def currentFiles(self) -> list[Path]:
+        """Final paths of the sequence files being written (one per active aggregator)."""
+        return [seq.final for _, seq in sorted(self._sequences.items())]
+
+    @property
+    def failed(self) -> bool:
+        """Whether a write failed (the writer then refuses everything but ``close``)."""
+        return self._failed is not None
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -527,6 +562,17 @@ class RunWriter:
             raise DaqError(f"instrument source names are DEVICE:channel and unique, not {source!r}")
         self._noteLate(source)
         self._instrument[source] = _InstrumentSource(source, pulse_groups, schema)
+
+    def update_control(self, source: str, changes: Hash, timestamp: int | None = None) -> None:
+        """Apply property updates of a registered control source now; they show from the next train on.
+
+        Leaves without ``sec``/``frac`` attributes are stamped with ``timestamp`` (ns, default now).
+        """
+        self._check()
+        src = self._control.get(source)
+        if src is None:
+            raise DaqError(f"{source!r} is not a registered control source")
+        src.update(changes, time.time_ns() if timestamp is None else int(timestamp), self.stats)
 
     def _noteLate(self, source: str) -> None:
         self.stats.sources.add(source)
@@ -573,8 +619,8 @@ class RunWriter:
             seq = self._sequence(agg)
             self._guard(seq, self._writeTrain, seq, agg, trainId, timestamp, sources)
         self.stats.trains += 1
-        if self.flushInterval is not None and time.monotonic() - self._lastFlush >= self.flushInterval:
-            self.flush()
+        self._dirty = True
+        self.flush_if_due()
         return True
 
     def _writeTrain(self, seq: _Sequence, agg: str, trainId: int, timestamp: int,
@@ -688,6 +734,19 @@ class RunWriter:
         for seq in list(self._sequences.values()):
             self._guard(seq, seq.flush)
         self._lastFlush = time.monotonic()
+        self._dirty = False
+
+    def flush_if_due(self) -> bool:
+        """Flush if trains were written and ``flush_interval`` passed since the last flush.
+
+        Called after every train; a writer whose input stalls calls it periodically, so that a
+        crash loses at most ``flush_interval`` seconds of acknowledged trains.
+        """
+        if (self._dirty and self.flushInterval is not None
+                and time.monotonic() - self._lastFlush >= self.flushInterval):
+            self.flush()
+            return True
+        return False
 
     def close(self) -> list[Path]:
         """Finish all sequence files; returns the paths of every file of the run."""
@@ -714,6 +773,8 @@ def recover_run(directory: str | os.PathLike) -> tuple[list[Path], list[Path]]:
         try:
             with h5py.File(part, "r+") as f:
                 n = len(f["INDEX/trainId"])
+                if n == 0:
+                    raise ValueError("no train was flushed to it")
                 _check_index(f, n)
                 f["METADATA/updateDate"][0] = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         except (OSError, KeyError, ValueError) as e:
