@@ -109,3 +109,100 @@ def environment():
 def dump_json(obj):
     json.dump(obj, sys.stdout, indent=1, default=str)
     sys.stdout.write("\n")
+
+
+# -- collecting the figures of several scripts (used by ``python -m benchmarks``) ------------------
+
+_TARGET = r"target\s*(<=|>=|<|>)\s*([0-9][0-9.,]*)\s*([^\s):;]*)"
+_COMPARE = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b}
+
+
+def available_scripts(directory):
+    """Names of the benchmark scripts in ``directory`` (``bench_hash.py`` -> ``hash``), sorted."""
+    import os
+    return sorted(f[len("bench_"):-len(".py")] for f in os.listdir(directory)
+                  if f.startswith("bench_") and f.endswith(".py"))
+
+
+def _number(text):
+    """The leading number of ``text`` (thousands separators allowed), or None."""
+    import re
+    m = re.match(r"\s*(-?[0-9][0-9,]*(?:\.[0-9]+)?)", text or "")
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def parse_figure_line(line):
+    """One ``ratio ...`` or ``check ...`` line of a benchmark script as a dict, or None for other lines.
+
+    Keys: ``figure``, ``compared`` (e.g. ``karabo-cpp/pykarabo``, may be empty), ``value`` (as
+    printed), ``target`` (e.g. ``>= 2.0x``, may be empty) and ``result`` (``PASS``, ``FAIL`` or
+    ``""`` when the script states no target).  A target without a verdict is judged here when the
+    value and the target are plain numbers.
+    """
+    import re
+    line = line.rstrip()
+    if line.startswith("ratio "):
+        body = line[len("ratio "):]
+        name, sep, rest = body.partition(" = ")
+        if not sep:
+            return None
+        value = re.split(r" \(|;", rest, maxsplit=1)[0].strip()
+        m = re.search(_TARGET, rest)
+        target = ""
+        if m:
+            unit = m.group(3)
+            target = f"{m.group(1)} {m.group(2)}{unit if unit.startswith('x') else ' ' + unit}".rstrip()
+        verdict = re.search(r"\b(PASS|FAIL)\b", rest, re.IGNORECASE)
+        result = verdict.group(1).upper() if verdict else ""
+        if not result and m and _number(value) is not None:
+            result = "PASS" if _COMPARE[m.group(1)](_number(value), _number(m.group(2))) else "FAIL"
+        figure, colon, compared = name.rpartition(": ")
+        if not colon:
+            figure, compared = name, ""
+        return {"figure": figure, "compared": compared, "value": value, "target": target, "result": result}
+    if line.startswith("check "):
+        body = line[len("check "):]
+        verdict = re.search(r"\b(PASS|FAIL)\s*$", body, re.IGNORECASE)
+        result = verdict.group(1).upper() if verdict else ""
+        if verdict:
+            body = body[:verdict.start()].rstrip().removesuffix(":")
+        name, _, value = body.rpartition(": ") if ": " in body else (body, "", "")
+        m = re.search(r"\s(<=|>=|<|>)\s*(.+)$", name)
+        target = f"{m.group(1)} {m.group(2)}" if m else ""
+        figure = name[:m.start()] if m else name
+        return {"figure": figure, "compared": "", "value": value.strip(), "target": target, "result": result}
+    return None
+
+
+def parse_figures(text):
+    """Every figure line of a script's output, in order (see ``parse_figure_line``).
+
+    A ``check`` line without a value that judges the figure of the line before it (as
+    ``ratio 46MB threads/raw TCP = 0.62`` then ``check 46MB threads >= 0.7x raw TCP: PASS``) is
+    merged into that figure.
+    """
+    figures = []
+    for line in text.splitlines():
+        f = parse_figure_line(line)
+        if f is None:
+            continue
+        last = figures[-1] if figures else None
+        if (line.startswith("check ") and not f["value"] and last is not None and not last["target"]
+                and last["figure"].startswith(f["figure"])):
+            last["target"], last["result"] = f["target"], f["result"]
+            continue
+        figures.append(f)
+    return figures
+
+
+def format_figure_rows(results):
+    """Table rows (benchmark, figure, compared with, value, target, result) of several scripts' results."""
+    rows = []
+    for r in results:
+        name = r["script"][len("bench_"):-len(".py")]
+        if r["returncode"] != 0:
+            rows.append([name, "(script failed)", "", "", "", "FAIL"])
+        for f in r["figures"]:
+            rows.append([name, f["figure"], f["compared"] or "-", f["value"] or "-", f["target"] or "-",
+                         f["result"] or "-"])
+    return rows

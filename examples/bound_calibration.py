@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from examples.bound_detector import MODULE_SHAPE, BoundDetectorModule, trainSchema
+from .bound_detector import MODULE_SHAPE, BoundDetectorModule, trainSchema
 from pykarabo.bound import (DOUBLE_ELEMENT, INPUT_CHANNEL, KARABO_CLASSINFO, OUTPUT_CHANNEL, UINT32_ELEMENT,
                             UINT64_ELEMENT, ChannelMetaData, Hash, InputView, PythonDevice, Schema, State, Types,
                             startDevice)
@@ -48,6 +48,9 @@ class BoundCalibration(PythonDevice):
             DOUBLE_ELEMENT(expected).key("gain").displayedName("Gain")
             .description("Mean of the simulated relative gain constants")
             .assignmentOptional().defaultValue(1.0).minExc(0.0).init().commit(),
+            UINT32_ELEMENT(expected).key("memoryCells").displayedName("Memory cells")
+            .description("Memory cells the constants cover (the constants take 2 x 4 bytes per pixel and cell)")
+            .assignmentOptional().defaultValue(MAX_CELLS).minInc(1).maxInc(MAX_CELLS).init().commit(),
             UINT64_ELEMENT(expected).key("trainsCorrected").displayedName("Trains corrected").readOnly().commit(),
             UINT32_ELEMENT(expected).key("streamsEnded").displayedName("Streams ended").readOnly().commit(),
             INPUT_CHANNEL(expected).key("input").displayedName("Input").commit(),
@@ -58,7 +61,7 @@ class BoundCalibration(PythonDevice):
     def __init__(self, configuration: Hash) -> None:
         super().__init__(configuration)
         rng = np.random.default_rng(1)
-        shape = (MAX_CELLS, *MODULE_SHAPE)
+        shape = (self["memoryCells"], *MODULE_SHAPE)
         self._offset = (self["offset"] + rng.normal(0, 10, shape)).astype(np.float32)
         self._gain = (self["gain"] * rng.normal(1, 0.02, shape)).astype(np.float32)
         self._corrected = 0

@@ -87,3 +87,56 @@ def test_bench_bound_quick():
                  "ratio scaling numpy alone 2/1 threads: ",
                  "ratio 1 thread chain/numpy alone: "):
         assert line in out, out
+
+
+ROOT = os.path.dirname(BENCH)
+
+
+def test_runner_quick_only_hash():
+    p = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "hash"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["benchmark", "figure", "compared", "with", "value", "target", "result"], p.stdout
+    for case in ("slow-control build", "slow-control read", "table build", "table read"):
+        row = next(line for line in lines if line.startswith("hash") and case in line)
+        assert "pykarabo/dict" in row and ("PASS" in row or "FAIL" in row), row
+    assert "bench_hash.py: ok" in p.stdout, p.stdout
+
+
+def test_runner_json_and_unknown_name():
+    p = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "hash", "--json"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads(p.stdout)
+    (script,) = res["scripts"]
+    assert script["script"] == "bench_hash.py" and script["returncode"] == 0
+    assert {f["figure"] for f in script["figures"]} >= {"table read", "table build"}
+    p = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nosuch"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "unknown benchmark(s) nosuch" in p.stderr
+
+
+def test_runner_parses_every_line_style():
+    sys.path.insert(0, BENCH)
+    try:
+        from _common import parse_figures
+    finally:
+        sys.path.remove(BENCH)
+    out = "\n".join([
+        "ratio table read: pykarabo/dict = 1.41x (target <= 2.0x) PASS",
+        "ratio reconfigure (no timestamps): karabo-cpp/pykarabo = 1.50x (target >= 2x)",
+        "ratio 46MB threads/raw TCP = 0.86 (throughput)",
+        "check 46MB threads >= 0.7x raw TCP: pass",
+        "check embedded threads observed updates/s >= 20,000: 27,169 PASS",
+        "ratio round trip p50 pykarabo-threads/karabo = 0.91 (target <= 0.5: FAIL); p99 1.07",
+        "some other output",
+    ])
+    got = [(f["figure"], f["compared"], f["value"], f["target"], f["result"]) for f in parse_figures(out)]
+    assert got == [
+        ("table read", "pykarabo/dict", "1.41x", "<= 2.0x", "PASS"),
+        ("reconfigure (no timestamps)", "karabo-cpp/pykarabo", "1.50x", ">= 2x", "FAIL"),
+        ("46MB threads/raw TCP", "", "0.86", ">= 0.7x raw TCP", "PASS"),
+        ("embedded threads observed updates/s", "", "27,169", ">= 20,000", "PASS"),
+        ("round trip p50 pykarabo-threads/karabo", "", "0.91", "<= 0.5", "FAIL"),
+    ]
