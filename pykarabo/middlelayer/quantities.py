@@ -1,4 +1,4 @@
-"""Physical units of middlelayer values, through pint (imported on first use, ``pip install pint``).
+"""Physical units of middlelayer values, through pint (a dependency, imported on first use).
 
 Karabo's middlelayer makes every number a pint quantity. Here values stay plain numbers and arrays
 (cheap to read and compare) that know their unit: ``value.units``, ``value.magnitude`` and

@@ -1,6 +1,7 @@
 """Values know the unit of their property; pint quantities are converted on assignment (Karabo's §6.3)."""
 
 import numpy as np
+import pint
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,10 +9,7 @@ from hypothesis import strategies as st
 from examples.motor import SimulatedMotor
 from pykarabo.errors import ValidationError
 from pykarabo.middlelayer import (Configurable, Double, Int32, MetricPrefix, NDArray, Unit, VectorDouble,
-                                  connectDevice, setWait)
-
-pint = pytest.importorskip("pint", reason="units need pint (pip install pint)")
-from pykarabo.middlelayer import unit  # noqa: E402  (needs pint)
+                                  connectDevice, setWait, unit)
 
 
 class Holder(Configurable):
