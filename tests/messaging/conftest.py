@@ -20,13 +20,19 @@ def rabbitmq():
         if os.environ.get("CI"):
             pytest.fail(f"{reason}: the AMQP tests must run in CI")
         pytest.skip(reason)
-    server = RabbitServer(program, tls=shutil.which("openssl") is not None)
-    try:
-        server.start()
-    except (RuntimeError, OSError) as exc:
-        server.close()
+    # A node usually starts in ~8 s, yet once in a while one hangs at "Starting broker...": a second node,
+    # with fresh ports and state, is tried before giving up.
+    for _ in range(2):
+        server = RabbitServer(program, tls=shutil.which("openssl") is not None)
+        try:
+            server.start()
+            break
+        except (RuntimeError, OSError) as exc:
+            server.close()
+            error = exc
+    else:
         if os.environ.get("CI"):
-            pytest.fail(f"RabbitMQ did not start: {exc}")
-        pytest.skip(f"RabbitMQ did not start: {exc}")
+            pytest.fail(f"RabbitMQ did not start (2 attempts): {error}")
+        pytest.skip(f"RabbitMQ did not start (2 attempts): {error}")
     yield server
     server.close()

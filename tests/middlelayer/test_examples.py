@@ -33,11 +33,20 @@ def test_macro_acquires_through_the_pipeline(bus):
         await bus.start(AcquisitionMacro({"deviceId": MACRO, "frames": 4}))
         await camera.output.waitForInputs(1, timeout=10)
         macro = await connectDevice(MACRO)
+        printed: list[str] = []
+
+        async def collect():   # `print` holds what was printed since its last publication, as in Karabo
+            while True:
+                await waitUntilNew(macro.print)
+                printed.append(macro.print.value)   # re-armed before the loop runs again: no update missed
+        collector = asyncio.ensure_future(collect())
         await macro.acquire()
         assert macro.state == State.PASSIVE and camera.state == State.ON
         assert macro.result > 100.0                                    # noise floor plus the spot
-        assert macro.print.startswith("acquiring 4 frames from SIM/CAM/1\n")
-        assert "done: mean intensity" in macro.print
+        await waitUntil(lambda: "done: mean intensity" in "".join(printed), timeout=5)
+        collector.cancel()
+        assert "".join(printed).startswith("acquiring 4 frames from SIM/CAM/1\n")
+        assert macro.doNotCompressEvents == len(printed)
         await waitUntil(lambda: averager.streamsEnded == 1, timeout=5)
         assert averager.framesAveraged == 0 and averager.lastFrame >= 3   # the end of stream reset it
     bus.run(test, timeout=40)
