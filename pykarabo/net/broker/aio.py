@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import threading
 import time
 from collections import deque
 
@@ -35,7 +34,6 @@ class AsyncSignalSlotable(TransportBase):
         # costs a socket write, far more than handling a small message).
         self._inbox: deque = deque()
         self._wakePending = False
-        self._abandoned = False
 
     # ---- life ---------------------------------------------------------------------------------------
 
@@ -143,16 +141,11 @@ class AsyncSignalSlotable(TransportBase):
             try:
                 self._loop.call_soon_threadsafe(self._drainInbox)
             except RuntimeError:
-                self._abandon()
-
-    def _abandon(self) -> None:
-        # Backend thread, after our loop was closed without stopping us (e.g. the end of an
-        # asyncio.run() that used a proxy): nothing can handle messages any more, so the backend is
-        # closed (from another thread: it may join this one) instead of failing on every message.
-        if not self._abandoned:
-            self._abandoned = True
-            log.debug("%s: event loop closed while connected; closing the broker connection", self.instanceId)
-            threading.Thread(target=self.backend.close, name="close-abandoned", daemon=True).start()
+                # Our loop was closed without stopping us (the end of an asyncio.run() that used a proxy):
+                # nothing will handle messages any more, so they are dropped. The connection stays: it may
+                # host the embedded broker that other instances of this process use.
+                self._inbox.clear()
+                self._wakePending = False
 
     def _drainInbox(self) -> None:
         self._wakePending = False
