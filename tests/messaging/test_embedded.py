@@ -17,6 +17,8 @@ from pykarabo.net.broker.embedded import EmbeddedBackend, privateEmbeddedUrl
 from pykarabo.net.broker.threads import ThreadedSignalSlotable
 from pykarabo.signalslot import InstanceGone, InstanceNew, RemoteError
 
+from tests.polling import pollUntil
+
 REPO = Path(__file__).resolve().parents[2]
 T = 10.0   # bound of every wait
 
@@ -27,12 +29,7 @@ def url():
 
 
 def until(predicate, timeout: float = T) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    return pollUntil(predicate, timeout, interval=0.02)
 
 
 class Peer:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from pykarabo.middlelayer.proxy import stopClient
 from pykarabo.middlelayer.synchronization import eventLoop
 from pykarabo.signalslot import RemoteError
 from tests.karabo_env import REPO, PeerProcess, require_karabo_python
+from tests.polling import pollUntil
 
 pytestmark = pytest.mark.karabo
 
@@ -46,13 +46,8 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _until(condition, timeout: float = T) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+def _until(condition) -> bool:
+    return pollUntil(condition, T)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -20,6 +19,7 @@ from pykarabo.middlelayer import (State, call, callNoWait, connectDevice, discon
                                   isAlive, lock, setNoWait, setWait, shutdown, shutdownNoWait, updateDevice, waitUntil,
                                   waitUntilNew, waitWhile)
 from tests.karabo_env import REPO
+from tests.polling import pollUntil
 
 CAMERA, AVERAGER, MACRO = "SIM/CAM/1", "SIM/AVG/1", "SIM/ACQ/1"
 SERVER = "IMAGING_SERVER"
@@ -52,13 +52,8 @@ def test_macro_acquires_through_the_pipeline(bus):
     bus.run(test, timeout=40)
 
 
-def _waitFor(condition, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+def _waitFor(condition) -> bool:
+    return pollUntil(condition, 30)
 
 
 def _script() -> None:
