@@ -83,15 +83,26 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture(scope="session")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny EuXFEL run (two AGIPD modules and an XGM, 5 trains) made with EXtra-data's mock writer."""
+def write_mock_run(path: Path, ntrains: int) -> Path:
+    """A EuXFEL run (two AGIPD modules and an XGM) made with EXtra-data's mock writer."""
     mock = pytest.importorskip("extra_data.tests.mockdata", reason="serve-files needs extra-data")
     from extra_data.tests.mockdata.detectors import AGIPDModule
     from extra_data.tests.mockdata.xgm import XGM
 
-    path = tmp_path_factory.mktemp("run")
     mock.write_file(str(path / "RAW-R0001-AGIPD00-S00000.h5"),
                     [AGIPDModule(f"SPB_DET_AGIPD1M-1/DET/{m}CH0", frames_per_train=2) for m in (0, 1)]
-                    + [XGM("SA1_XTD2_XGM/DOOCS/MAIN")], ntrains=5)
+                    + [XGM("SA1_XTD2_XGM/DOOCS/MAIN")], ntrains=ntrains)
     return path
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run of 5 trains."""
+    return write_mock_run(tmp_path_factory.mktemp("run"), 5)
+
+
+@pytest.fixture(scope="session")
+def long_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of 100 trains: serve-files sends them for about 0.3 s, long enough for a PUB subscriber that joins
+    only after the bind (reconnect interval 100 ms) to get some; 5 trains are gone in a few milliseconds."""
+    return write_mock_run(tmp_path_factory.mktemp("long_run"), 100)
