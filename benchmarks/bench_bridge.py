@@ -15,7 +15,7 @@ network hops, so the raw reference ``zmq relay`` moves the same frames over two 
 a relay thread (PULL -> PUSH, no copy) -> PULL; one-hop PUSH/PULL is shown for information; and a
 check that the array frame the bridge sends is the pipeline's receive buffer),
 server-added latency per train (``put`` -> encoded frames ready to send in the sender thread,
-p50/p99), client decode
+p50/p99, the client in a process of its own), client decode
 time per train at each size, server CPU seconds per GB sent (the serving process alone, all its
 threads, from ``getrusage``) for ours and the reference, and both simulators with random data.
 
@@ -266,7 +266,8 @@ def server_latency(train: tuple[dict, dict], n: int) -> dict[str, float]:
 
     That is what the server adds to a train's way (queue, thread hand-over, serialization); the
     send itself is ZeroMQ's transfer, which raw pyzmq pays alike.  One train at a time, PUSH to a
-    waiting PULL client.
+    PULL client in a process of its own (as a user's analysis is), which acknowledges each train
+    so that the next is put only when the previous one has arrived.
     """
     server = BridgeServer(0, "PUSH", maxlen=2).start()
     encode = server._encode
@@ -277,19 +278,37 @@ def server_latency(train: tuple[dict, dict], n: int) -> dict[str, float]:
         ready.append(time.perf_counter())
         return frames
     server._encode = stamp
+    ctx = zmq.Context()
+    acks = ctx.socket(zmq.PULL)
+    acks.rcvtimeo = TIMEOUT * 1000
+    ack_port = acks.bind_to_random_port("tcp://127.0.0.1")
+    client = subprocess.Popen([sys.executable, __file__, "--pull-and-ack", server.endpoint, str(ack_port), str(n + 1)])
     samples = []
     try:
-        with Client(server.endpoint, sock="PULL", timeout=TIMEOUT) as client:
-            for i in range(n + 1):
-                t0 = time.perf_counter()
-                server.put(*train)
-                client.next()
-                if i:        # the first pays the connection set-up
-                    samples.append(ready[-1] - t0)
+        for i in range(n + 1):
+            t0 = time.perf_counter()
+            server.put(*train)
+            acks.recv()
+            if i:        # the first pays the connection set-up
+                samples.append(ready[-1] - t0)
     finally:
+        client.wait(TIMEOUT)
         server.stop()
+        ctx.destroy(linger=0)
     samples.sort()
     return {"p50": statistics.median(samples), "p99": samples[min(len(samples) - 1, int(0.99 * len(samples)))]}
+
+
+def pull_and_ack(endpoint: str, ack_port: int, n: int) -> None:
+    """Child process of ``server_latency``: receive n trains, acknowledging each."""
+    ctx = zmq.Context()
+    ack = ctx.socket(zmq.PUSH)
+    ack.connect(f"tcp://127.0.0.1:{ack_port}")
+    with Client(endpoint, sock="PULL", timeout=TIMEOUT) as client:
+        for _ in range(n):
+            client.next()
+            ack.send(b"")
+    ctx.destroy(linger=1000)
 
 
 def decode_time(train: tuple[dict, dict], repeats: int) -> dict[str, float]:
@@ -395,7 +414,7 @@ def measure(args: argparse.Namespace) -> dict:
     repeats = 1 if args.quick else args.repeats
     sizes = {"AGIPD module raw": (Simulator("AGIPDModule", raw=True, pregenerate=1), 5 if args.quick else 100)}
     if not args.quick:
-        sizes["AGIPD 1M corrected"] = (Simulator("AGIPD", raw=False, pregenerate=1), 10)
+        sizes["AGIPD 1M corrected"] = (Simulator("AGIPD", raw=False, pregenerate=1), 20)
     results: dict = {"load": os.getloadavg(), "sizes": {}, "targets": []}
     trains = {}
     for label, (sim, n) in sizes.items():
@@ -510,6 +529,9 @@ def main() -> int:
     """Run every case and print trains/s, MB/s, latencies, CPU and the targets."""
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-for-cpu":
         serve_for_cpu(sys.argv[2], int(sys.argv[3]))
+        return 0
+    if len(sys.argv) == 5 and sys.argv[1] == "--pull-and-ack":
+        pull_and_ack(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke run: few trains, module-sized data only")

@@ -1,5 +1,6 @@
 """Encode and decode Karabo Bridge messages (protocol 1.0 and 2.2)."""
 
+import functools
 import logging
 import math
 import time
@@ -22,6 +23,9 @@ PROTOCOL_VERSIONS = ("1.0", "2.2")
 # Single array parts of big detectors exceed msgpack's default limits.
 _MAX_BIN_LEN = 0x7FFFFFFF
 _ARRAY_CONTENTS = ("array", "ImageData")
+# msgpack unpacks bytes about 2.5x faster than a memoryview (~2 µs less per header), so frames
+# up to this size are copied to bytes first; bigger ones are read in place.
+_SMALL_FRAME = 4096
 
 Frame = bytes | bytearray | memoryview | zmq.Frame
 
@@ -40,6 +44,13 @@ def _builtin(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot serialize object of type {type(obj).__name__}")
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_name(dtype: np.dtype) -> str:
+    """The header's dtype string for an array that may be sent (cached: ``str(dtype)`` costs ~9 µs)."""
+    _numpy_msgpack.check_array_dtype(dtype)
+    return str(dtype)
 
 
 def _source_metadata(
@@ -93,7 +104,7 @@ def _serialize_v2(data: Mapping, metadata: Mapping, stamp: dict | None) -> list:
         for path, array in props.items():
             if not isinstance(array, np.ndarray):
                 continue
-            _numpy_msgpack.check_array_dtype(array.dtype)
+            dtype = _dtype_name(array.dtype)
             if not array.flags.c_contiguous:
                 array = np.ascontiguousarray(array)
             frames.append(
@@ -102,7 +113,7 @@ def _serialize_v2(data: Mapping, metadata: Mapping, stamp: dict | None) -> list:
                         "source": source,
                         "content": "array",
                         "path": path,
-                        "dtype": str(array.dtype),
+                        "dtype": dtype,
                         "shape": array.shape,
                     }
                 )
@@ -119,7 +130,17 @@ def _as_buffer(frame: Frame) -> memoryview:
     return view
 
 
-def _unpack(buf: memoryview, index: int, what: str, **options: Any) -> Any:
+def _msgpack_input(frame: Frame) -> bytes | memoryview:
+    """A frame as msgpack reads it fastest: small frames as bytes (~2 µs less each than a view)."""
+    if isinstance(frame, zmq.Frame):
+        return frame.bytes if len(frame) <= _SMALL_FRAME else frame.buffer
+    if type(frame) is bytes:
+        return frame
+    view = _as_buffer(frame)
+    return view.tobytes() if view.nbytes <= _SMALL_FRAME else view
+
+
+def _unpack(buf: bytes | memoryview, index: int, what: str, **options: Any) -> Any:
     """Unpack one msgpack frame, turning any failure into a DecodeError for that frame."""
     try:
         return msgpack.unpackb(
@@ -130,80 +151,86 @@ def _unpack(buf: memoryview, index: int, what: str, **options: Any) -> Any:
         raise DecodeError(index, f"{what} could not be decoded: {detail}") from exc
 
 
-def _unpack_map(buf: memoryview, index: int, what: str) -> dict:
+def _unpack_map(frame: Frame, index: int, what: str) -> dict:
     """Unpack a frame that must hold a msgpack map."""
-    obj = _unpack(buf, index, what)
-    if not isinstance(obj, dict):
+    obj = _unpack(_msgpack_input(frame), index, what)
+    if type(obj) is not dict:
         raise DecodeError(index, f"{what} is a msgpack {type(obj).__name__}, expected a map")
     return obj
 
 
 def deserialize(msg: Sequence[Frame]) -> tuple[dict[str, dict], dict[str, dict]]:
     """Decode the frames of one bridge message into ``(data, metadata)`` keyed by source."""
-    buffers = [_as_buffer(frame) for frame in msg]
-    if not buffers:
+    nframes = len(msg)
+    if not nframes:
         return {}, {}  # what serialize() makes of a train without sources
-    if len(buffers) == 1:
-        return _deserialize_v1(buffers[0])
-    if len(buffers) % 2:
+    if nframes == 1:
+        return _deserialize_v1(_as_buffer(msg[0]))
+    if nframes % 2:
         # The reference client silently drops it too; a warning helps debugging.
-        logger.warning(
-            "ignoring trailing frame %d of a %d-frame message", len(buffers) - 1, len(buffers)
-        )
+        logger.warning("ignoring trailing frame %d of a %d-frame message", nframes - 1, nframes)
     data: dict[str, dict] = {}
     meta: dict[str, dict] = {}
-    for index in range(0, len(buffers) - 1, 2):
-        header = _unpack_map(buffers[index], index, "header")
-        for key in ("source", "content"):
-            if key not in header:
-                raise DecodeError(index, f"header has no {key!r} key")
-        source, content = header["source"], header["content"]
-        if not isinstance(source, str):
+    for index in range(0, nframes - 1, 2):
+        header = _unpack_map(msg[index], index, "header")
+        try:
+            source, content = header["source"], header["content"]
+        except KeyError as exc:
+            raise DecodeError(index, f"header has no {exc.args[0]!r} key") from None
+        if type(source) is not str:
             raise DecodeError(index, f"source name {source!r} is not a string")
         if content == "msgpack":
-            data.setdefault(source, {}).update(
-                _unpack_map(buffers[index + 1], index + 1, "payload")
-            )
+            values = _unpack_map(msg[index + 1], index + 1, "payload")
+            if source in data:
+                data[source].update(values)
+            else:
+                data[source] = values
             meta[source] = header.get("metadata", {})
-            if not isinstance(meta[source], dict):
+            if type(meta[source]) is not dict:
                 raise DecodeError(index, "header 'metadata' is not a map")
         elif content in _ARRAY_CONTENTS:
             # Lenient: an array part may precede its source's msgpack part,
             # and the legacy 'ImageData' kind is read like 'array'.
-            data.setdefault(source, {})[header.get("path")] = _decode_array(
-                header, buffers[index + 1], index
-            )
+            path, array = _decode_array(header, msg[index + 1], index)
+            data.setdefault(source, {})[path] = array
             meta.setdefault(source, {})
         else:
             raise DecodeError(index, f"unknown content type {content!r}")
     return data, meta
 
 
-def _decode_array(header: dict, payload: memoryview, index: int) -> np.ndarray:
-    """Build an array that views the payload frame, checking it against its header."""
-    missing = [key for key in ("path", "dtype", "shape") if key not in header]
-    if missing:
-        raise DecodeError(index, f"array header lacks {', '.join(map(repr, missing))}")
-    if not isinstance(header["path"], str):
-        raise DecodeError(index, f"array path {header['path']!r} is not a string")
+@functools.lru_cache(maxsize=256)
+def _received_dtype(name: str) -> np.dtype:
+    """The dtype a header names, if arrays of it can be rebuilt (cached: trains repeat a few dtypes)."""
+    dtype = np.dtype(name)
+    _numpy_msgpack.check_array_dtype(dtype)
+    return dtype
+
+
+def _decode_array(header: dict, frame: Frame, index: int) -> tuple[str, np.ndarray]:
+    """The path and an array viewing the payload frame, checked against its header."""
     try:
-        dtype = np.dtype(header["dtype"])
-        _numpy_msgpack.check_array_dtype(dtype)
+        path, name, shape = header["path"], header["dtype"], header["shape"]
+    except KeyError:
+        missing = [key for key in ("path", "dtype", "shape") if key not in header]
+        raise DecodeError(index, f"array header lacks {', '.join(map(repr, missing))}") from None
+    if type(path) is not str:
+        raise DecodeError(index, f"array path {path!r} is not a string")
+    try:
+        dtype = _received_dtype(name)
     except (TypeError, ValueError) as exc:
-        raise DecodeError(index, f"unusable dtype {header['dtype']!r}: {exc}") from exc
-    shape = header["shape"]
-    if not isinstance(shape, (list, tuple)) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
-    ):
+        raise DecodeError(index, f"unusable dtype {name!r}: {exc}") from exc
+    # type() rather than isinstance: bool is an int subclass, and msgpack makes exact ints.
+    if type(shape) not in (list, tuple) or not set(map(type, shape)) <= {int} or min(shape, default=0) < 0:
         raise DecodeError(index, f"shape {shape!r} is not a list of non-negative integers")
+    payload = _as_buffer(frame)
     expected = math.prod(shape) * dtype.itemsize
     if payload.nbytes != expected:
         raise DecodeError(
             index + 1,
-            f"array {header['path']!r} has {payload.nbytes} bytes, "
-            f"shape {list(shape)} of {dtype} needs {expected}",
+            f"array {path!r} has {payload.nbytes} bytes, shape {list(shape)} of {dtype} needs {expected}",
         )
-    return np.frombuffer(payload, dtype=dtype).reshape(shape)
+    return path, np.frombuffer(payload, dtype=dtype).reshape(shape)
 
 
 def _deserialize_v1(buf: memoryview) -> tuple[dict[str, dict], dict[str, dict]]:

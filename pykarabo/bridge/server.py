@@ -33,6 +33,16 @@ _RATE_WINDOW = 2.0     # seconds over which rate and data_rate are averaged
 Frames = Sequence[bytes | memoryview]
 
 
+class _Queued:
+    """A train waiting to be sent, and its frames once encoded (REP encodes ahead of the request)."""
+
+    __slots__ = ("kind", "data", "metadata", "frames")
+
+    def __init__(self, kind: str, data: Any, metadata: Mapping | None) -> None:
+        self.kind, self.data, self.metadata = kind, data, metadata
+        self.frames: Frames | None = data if kind == "frames" else None
+
+
 def normalize_endpoint(endpoint: str | int) -> str:
     """A port number (0: any free port) becomes a loopback TCP endpoint; strings pass unchanged."""
     if isinstance(endpoint, int) or endpoint.isdigit():
@@ -112,13 +122,13 @@ class BridgeServer:
         (up to ``timeout`` s, then drops the oldest).  ``metadata`` defaults to each source's
         ``'metadata'`` entry, as in the reference.
         """
-        return self._enqueue(("train", data, metadata), block, timeout)
+        return self._enqueue(_Queued("train", data, metadata), block, timeout)
 
     def put_frames(self, frames: Frames, *, block: bool = False, timeout: float | None = None) -> bool:
         """Queue one already encoded message, sent exactly as given (used by replay)."""
-        return self._enqueue(("frames", frames, None), block, timeout)
+        return self._enqueue(_Queued("frames", frames, None), block, timeout)
 
-    def _enqueue(self, item: tuple, block: bool, timeout: float | None) -> bool:
+    def _enqueue(self, item: _Queued, block: bool, timeout: float | None) -> bool:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the bridge server is stopped")
@@ -201,38 +211,52 @@ class BridgeServer:
     def _run(self) -> None:
         try:
             while not self._stopping:
-                if self.sock == "REP" and not self._await_request():
-                    continue
-                item = self._take()
+                item = self._take_requested() if self.sock == "REP" else self._take()
                 if item is None:
                     continue
                 try:
-                    frames = self._encode(item)
+                    frames = item.frames or self._encode(item)
                 except (TypeError, ValueError) as exc:
                     log.error("bridge server: cannot encode a train, dropped: %s", exc)
                     self._finish(None, 0)
                     if self.sock == "REP":
                         self._socket.send(b"Error: " + str(exc).encode(errors="replace"))
                     continue
+                self._note_train_id(item)
                 self._send(frames, item)
         except zmq.ZMQError as exc:
             if not self._stopping:
                 log.error("bridge server on %s failed: %s", self.endpoint, exc)
 
-    def _await_request(self) -> bool:
-        """REP: wait for a valid ``next``; bad requests get the reference's error reply."""
+    def _take_requested(self) -> _Queued | None:
+        """REP: wait for a valid ``next``, then take the oldest train; bad requests get the reference's error reply.
+
+        While no request is pending, the train at the head of the queue is encoded, so that a
+        request finds it ready (the reference also serializes before it waits for the request);
+        the train sent is still the oldest queued when the request comes, never one held back.
+        """
+        self._encode_ahead()
         if not self._socket.poll(_POLL_MS, zmq.POLLIN):
-            return False
+            return None
         request = self._socket.recv()
         self.requests += 1
         if request == REQUEST:
-            return True
+            return self._take()
         self.bad_requests += 1
         log.warning("bridge server: unrecognised request %r", request[:64])
         self._socket.send(b"Error: bad request " + request)
-        return False
+        return None
 
-    def _take(self) -> tuple | None:
+    def _encode_ahead(self) -> None:
+        with self._cond:
+            head = self._queue[0] if self._queue else None
+        if head is not None and head.frames is None:
+            try:
+                head.frames = self._encode(head)
+            except (TypeError, ValueError):
+                pass     # reported when the train is taken and encoded again
+
+    def _take(self) -> _Queued | None:
         with self._cond:
             # Wait in slices so that stop() is noticed even with nothing to send.
             while not self._queue:
@@ -242,23 +266,21 @@ class BridgeServer:
             self._busy = True
             return self._queue.popleft()
 
-    def _encode(self, item: tuple) -> Frames:
-        kind, data, metadata = item
-        if kind == "frames":
-            return data
-        self._note_train_id(data, metadata)
-        return serialize(data, metadata, protocol_version=self.protocol_version,
+    def _encode(self, item: _Queued) -> Frames:
+        return serialize(item.data, item.metadata, protocol_version=self.protocol_version,
                          dummy_timestamps=self.dummy_timestamps)
 
-    def _note_train_id(self, data: Mapping, metadata: Mapping | None) -> None:
-        for source, props in data.items():
-            meta = (metadata or {}).get(source) or props.get("metadata") or {}
+    def _note_train_id(self, item: _Queued) -> None:
+        if item.kind != "train":
+            return
+        for source, props in item.data.items():
+            meta = (item.metadata or {}).get(source) or props.get("metadata") or {}
             tid = meta.get("timestamp.tid")
             if tid is not None:
                 self.last_train_id = int(tid)
                 return
 
-    def _send(self, frames: Frames, item: tuple) -> None:
+    def _send(self, frames: Frames, item: _Queued) -> None:
         flags = 0 if self.sock == "REP" else zmq.NOBLOCK
         while True:
             if self.sock == "PUSH" and not self._socket.poll(_POLL_MS, zmq.POLLOUT):
@@ -275,7 +297,7 @@ class BridgeServer:
             break
         self._finish(item, sum(memoryview(f).nbytes for f in frames))
 
-    def _finish(self, item: tuple | None, nbytes: int) -> None:
+    def _finish(self, item: _Queued | None, nbytes: int) -> None:
         with self._cond:
             if item is not None:
                 now = time.monotonic()
