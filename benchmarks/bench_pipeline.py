@@ -9,12 +9,13 @@ Like for like: every contender runs copy distribution with the ``wait`` policy (
 dropped) and, per item, builds a fresh Hash (an NDArray ``image`` and ``trainId``), writes it
 with its timestamp/train ID and calls ``update()`` - so every data message carries exactly one
 item, on both sides, and every message waits for the input's readiness (``update`` round trip)
-as the protocol requires.  Neither side groups items.  The consumer only counts items (C++: a
-data handler; ours: iterating the input in a consumer thread / task).  Karabo C++ is karabind's
-``OutputChannel`` -> ``InputChannel`` in one process (remote mode, its event loop in a thread),
-kept running between rounds.  Our inputs get the output's plain connection info (memoryLocation
-"remote"), so our items travel over TCP too, not through the in-process shortcut.  Raw TCP sends the same number of bytes per item with a 4-byte
-length and a one-byte credit back (no protocol, no serialization): the physical limit here.
+as the protocol requires.  Neither side groups items.  The consumer only counts items (C++ and
+our threads: a data handler; our asyncio: iterating the input in a task of the same loop).
+Karabo C++ is karabind's ``OutputChannel`` -> ``InputChannel`` in one process (remote mode, its
+event loop in a thread), kept running between rounds.  Our inputs get the output's plain
+connection info (memoryLocation "remote"), so our items travel over TCP too, not through the
+in-process shortcut.  Raw TCP sends the same number of bytes per item with a 4-byte length and a
+one-byte credit back (no protocol, no serialization): the physical limit here.
 
 Targets of issue #4: large items >= 0.7x raw TCP and >= 1.5x Karabo C++; ~1 KB items >= 2x
 Karabo C++ items/s (the ``check`` lines).
@@ -85,26 +86,31 @@ def item(image: np.ndarray, tid: int) -> Hash:
 
 
 class ThreadsCase:
-    """Our threaded output -> threaded input, consumed by iterating in a thread."""
+    """Our threaded output -> threaded input, consumed by a data handler (as on the C++ side)."""
 
     def __init__(self, name: str):
         self.image = np.zeros(SIZES[name], DTYPES[name])
+        self.count = 0
+        self.done = threading.Event()
         self.out = OutputChannel()
-        self.inp = InputChannel([self.out.connectionInfo], onSlowness="wait")
+        self.inp = InputChannel([self.out.connectionInfo], onSlowness="wait", onData=self._counted,
+                                onEndOfStream=lambda _: self.done.set())
         self.out.waitForInputs(1, timeout=10)
 
+    def _counted(self, data: Hash, meta: object) -> None:
+        self.count += 1
+
     def round(self, n: int) -> float:
-        counted = []
-        th = threading.Thread(target=lambda: counted.extend(1 for _ in self.inp))
-        th.start()
+        self.count = 0
+        self.done.clear()
         t0 = time.perf_counter()
         for i in range(n):
             self.out.write(item(self.image, i), timestamp=(0, 0, i), copyAllData=False)
             self.out.update(timeout=60)
         self.out.signalEndOfStream(timeout=60)
-        th.join(60)
+        self.done.wait(60)
         dt = (time.perf_counter() - t0) / n
-        assert len(counted) == n, (len(counted), n)
+        assert self.count == n, (self.count, n)
         return dt
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ import time
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Callable, Iterable, Iterator
 
 from pykarabo import Hash
@@ -102,11 +103,12 @@ def sendNow(sock: socket.socket, parts: list, flags: int = 0) -> list:
 
 
 def _receive(sock: socket.socket, core: InputCore | OutputCore, key: int, cond: threading.Condition,
-             dispatch: Callable[[], None], current: Callable[[], bool]) -> None:
+             dispatch: Callable[[], Callable[[], None] | None], current: Callable[[], bool]) -> None:
     """Read ``sock`` into ``core`` while ``current()`` holds, until the peer closes (returns) or
     the socket fails (OSError).  Receiving needs no lock (only this thread fills this
     connection's buffers, straight into a pooled block once a body streams in); processing the
-    bytes and carrying out the resulting actions happen under ``cond``."""
+    bytes and carrying out the resulting actions happen under ``cond``.  ``dispatch`` may return
+    work for this thread to do once the lock is released (running the input's handlers)."""
     recvInto = sock.recv_into
     while current():
         buf = core.getBuffer(key)
@@ -116,7 +118,9 @@ def _receive(sock: socket.socket, core: InputCore | OutputCore, key: int, cond: 
             return
         with cond:
             core.bufferUpdated(key, n)
-            dispatch()
+            then = dispatch()
+        if then is not None:
+            then()
 
 
 def _setBlocking(sock: socket.socket, sendTimeout: float) -> None:
@@ -403,8 +407,10 @@ class InputChannel:
     ``get()`` returns ``(data, MetaData)`` per item, or END_OF_STREAM once all outputs ended
     their stream; iterating yields items up to the next end-of-stream.  Alternatively handlers
     (``onData(data, meta)`` per item, ``onInput(items)`` per message, ``onEndOfStream(input)``)
-    are called on a worker pool, one message at a time per input, several inputs in parallel;
-    do not mix them with ``get()``.  Lost connections are re-established with back-off.
+    are called one message at a time per input, several inputs in parallel: on the reader thread
+    that received the message (a worker pool serves messages handed over in memory and those
+    queued before a handler was registered); do not mix them with ``get()``.  Lost connections
+    are re-established with back-off.
     """
 
     def __init__(self, outputs: Iterable, *, instanceId: str | None = None, dataDistribution: str = "copy",
@@ -439,17 +445,32 @@ class InputChannel:
             t.start()
 
     def _dispatch(self) -> None:
-        """Send the core's updates / close what it rejected; called with the lock held."""
+        """Send the core's updates / close what it rejected, start the handlers on the pool if
+        messages wait for them; called with the lock held."""
+        if self._claimDrain():
+            _handlers().submit(self._drain)
+
+    def _readerDispatch(self) -> Callable[[], None] | None:
+        """:meth:`_dispatch` for a reader thread: it runs the handlers itself once it released the
+        lock.  That saves a thread hand-over per message (waking a pool thread, which then
+        contends with this reader for the GIL); the update is sent before, so the output sends on
+        while the handler runs and the next message waits in the socket, as in Karabo's
+        two-buffer input."""
+        return partial(self._drain, self.core.queuedMessages) if self._claimDrain() else None
+
+    def _claimDrain(self) -> bool:
+        """Carry out the core's actions; True if the caller has to drain the queued messages."""
         carryOut(self.core.takeActions(), self._conns)
         self._cond.notify_all()
         if self._draining or self._closing or not self.core.queuedMessages:
-            return
+            return False
         if self._onData is not None or self._onInput is not None or self._onEndOfStream is not None:
             self._draining = True
-            _handlers().submit(self._drain)
+            return True
+        return False
 
     def registerDataHandler(self, handler: Callable | None) -> None:
-        """Call ``handler(data, meta)`` for every item (on the handler pool)."""
+        """Call ``handler(data, meta)`` for every item (on the threads the class describes)."""
         with self._cond:
             self._onData = handler
             self._dispatch()
@@ -466,8 +487,13 @@ class InputChannel:
             self._onEndOfStream = handler
             self._dispatch()
 
-    def _drain(self) -> None:
-        """Hand queued messages to the handlers, in order; one such task per input at a time."""
+    def _drain(self, budget: int | None = None) -> None:
+        """Hand queued messages to the handlers, in order; one such task per input at a time.
+
+        A reader thread handles a ``budget`` of messages (those queued when it started: normally
+        the one it just read) and leaves the rest to the pool, so that it gets back to its
+        socket and the messages of the input's other connections cannot keep it away.
+        """
         while True:
             with self._cond:
                 msg = None if self._closing else self.core.takeMessage()
@@ -480,14 +506,21 @@ class InputChannel:
                 if msg is END_OF_STREAM:
                     if onEos is not None:
                         onEos(self)
-                    continue
-                if onInput is not None:
-                    onInput(msg)
-                if onData is not None:
-                    for data, meta in msg:
-                        onData(data, meta)
+                else:
+                    if onInput is not None:
+                        onInput(msg)
+                    if onData is not None:
+                        for data, meta in msg:
+                            onData(data, meta)
             except Exception:
                 log.exception("input %s: a handler failed", self.instanceId)
+            if budget is not None:
+                budget -= 1
+                if budget == 0:
+                    with self._cond:
+                        self._draining = False
+                        self._dispatch()        # the pool takes what arrived meanwhile
+                    return
 
     def _run(self, key: int) -> None:
         host, port = self.addresses[key]
@@ -520,7 +553,7 @@ class InputChannel:
     def _read(self, conn: _InputConnection, peer: str) -> None:
         key = conn.key
         try:
-            _receive(conn.sock, self.core, key, self._cond, self._dispatch,
+            _receive(conn.sock, self.core, key, self._cond, self._readerDispatch,
                      lambda: not self._closing and self._conns.get(key) is conn)
             if self._conns.get(key) is conn:
                 log.info("input %s: output %s closed the connection", self.instanceId, peer)
@@ -592,7 +625,8 @@ class InputChannel:
                 conn.abort()
             self._cond.notify_all()
         for t in self._threads:
-            t.join(timeout=2)
+            if t is not threading.current_thread():     # a handler closing its own input
+                t.join(timeout=2)
 
     def __enter__(self) -> "InputChannel":
         return self

@@ -128,3 +128,59 @@ def test_threads_shared_input_selector():
         assert out.core.dropped == 4
         for i in inputs:
             i.close()
+
+
+def test_threads_handlers_run_on_the_reader_one_message_at_a_time():
+    # A message received over TCP is handled by the reader thread that got it, without a hop to
+    # the pool; what another connection queued meanwhile goes to the pool (that reader returns to
+    # its socket), and the handlers of one input still never overlap.
+    threads, order = [], []
+    active = []
+    firstHandled = threading.Event()
+    release = threading.Event()
+    done = threading.Event()
+
+    def onData(data, meta):
+        active.append(meta.source)
+        assert len(active) == 1, active
+        threads.append(threading.current_thread().name)
+        order.append(meta.source)
+        if meta.source == "a:out":
+            firstHandled.set()
+            assert release.wait(T)
+        active.pop()
+
+    with OutputChannel(source="a:out") as a, OutputChannel(source="b:out") as b:
+        inp = InputChannel([a.connectionInfo, b.connectionInfo], onSlowness="wait", onData=onData,
+                           onEndOfStream=lambda i: done.set())
+        a.waitForInputs(1, timeout=T)
+        b.waitForInputs(1, timeout=T)
+        a.write(item(0))
+        a.update(timeout=T)
+        assert firstHandled.wait(T)
+        b.write(item(1))
+        b.update(timeout=T)
+        with inp._cond:
+            assert inp._cond.wait_for(lambda: inp.core.queuedMessages == 1, T)
+        release.set()
+        a.signalEndOfStream(timeout=T)
+        b.signalEndOfStream(timeout=T)
+        assert done.wait(T)
+        assert order == ["a:out", "b:out"]
+        assert threads[0].startswith("pipe-in") and threads[1].startswith("pipe-handler"), threads
+        inp.close()
+
+
+def test_threads_handler_may_close_its_input():
+    closed = threading.Event()
+
+    def onData(data, meta):
+        inp.close()         # on the input's own reader thread: must not try to join it
+        closed.set()
+
+    with OutputChannel() as out:
+        inp = InputChannel([out.connectionInfo], onSlowness="wait", onData=onData)
+        out.waitForInputs(1, timeout=T)
+        out.write(item(0))
+        out.update(timeout=T)
+        assert closed.wait(T)
