@@ -43,8 +43,10 @@ def test_request_reply_over_tls(tls):
 def test_unknown_ca_is_refused(tls, caplog):
     # Without cafile the system's CAs must verify the server: our throw-away CA is not among them.
     me = ThreadedSignalSlotable("tls/untrusted", broker=tls.tlsUrl(), topic="tls")
-    with caplog.at_level(logging.WARNING, logger="pykarabo.net.broker.amqp"):
+    # DEBUG: only the first failure is a warning, and on a busy machine the first attempt may fail otherwise
+    # (e.g. the handshake timing out) before the certificate is checked.
+    with caplog.at_level(logging.DEBUG, logger="pykarabo.net.broker.amqp"):
         with pytest.raises(KaraboTimeoutError):
-            me.start(timeout=2, pingTimeout=0.3)
-    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+            me.start(timeout=3, pingTimeout=0.3)
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text, caplog.text[-2000:]
     assert "guest:guest" not in caplog.text

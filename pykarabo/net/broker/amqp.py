@@ -6,9 +6,11 @@ Layout (Karabo 3's ``AmqpBroker``/middlelayer ``Broker``): three topic exchanges
 ``:<hex>`` is appended when the name is taken, like the middlelayer does, so the uniqueness ping can tell);
 messages are the concatenated binary header and body Hashes, consumed without acknowledgements.
 
-The backend runs its own asyncio loop in a thread, or the asyncio transport's loop (aio-pika for the
-connection and declarations, its aiormq channel for consuming; publishing hands whole batches of frames
-marshalled by :mod:`pykarabo.net.broker.amqp_frames` to that channel's writer). When the connection is lost it reports
+The backend runs its own asyncio loop in a thread, or the asyncio transport's loop. aiormq runs the
+connection, its declarations and heartbeats, but messages bypass its tasks (see
+:mod:`pykarabo.net.broker.amqp_frames`): deliveries are parsed as the bytes arrive and handed on in the
+same callback, and whole batches of marshalled publishes are written to the socket at once (through
+aiormq's write queue only while that holds frames, to keep their order). When the connection is lost it reports
 ``onConnection(False)``, reconnects with jittered exponential back-off through the URLs in order,
 re-declares its queue and bindings, and then reports ``onConnection(True)`` (the core re-announces the
 instance). Passwords never leave this module: :attr:`AmqpBackend.url` and every log line show
@@ -32,17 +34,19 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
-import aio_pika
 import aiormq
 from aiormq.abc import ChannelFrame
 
 from pykarabo.errors import KaraboError
 from pykarabo.net.broker import MessageHandler, redactUrl
-from pykarabo.net.broker.amqp_frames import PublishFrames
+from pykarabo.net.broker.amqp_frames import DeliveryParser, PublishFrames
 from pykarabo.signalslot import EXCHANGES
+
+if TYPE_CHECKING:
+    from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,11 @@ QUEUE_ARGUMENTS = {"x-max-length": 10_000, "x-overflow": "drop-head", "x-message
 _CONNECT_TIMEOUT = 5.0
 _BACKOFF_MIN, _BACKOFF_MAX = 0.2, 5.0
 _SCHEMES = ("amqp", "amqps")
-_FRAME_BUFFER = 3000   # frames (a message is three) read ahead for the consumer
+# aiormq declares a connection dead after three heartbeat periods without a frame; while every frame
+# received is a delivery taken out by our parser it sees none, so it is shown a heartbeat this often.
+_LIVENESS_INTERVAL = 5.0
+_HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
+_READ_SIZE = 65536   # bytes read at once: below malloc's threshold for mapping memory of its own
 
 
 class AmqpBackend:
@@ -88,10 +96,10 @@ class AmqpBackend:
         self._onMessage: MessageHandler | None = None
         self._onConnection: Callable[[bool], None] | None = None
         # Owned by the loop thread:
-        self._connection: aio_pika.abc.AbstractConnection | None = None
-        self._queue: aio_pika.abc.AbstractQueue | None = None
-        self._exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+        self._connection: aiormq.Connection | None = None
+        self._queue: str | None = None   # its name once declared
         self._channel: aiormq.abc.AbstractChannel | None = None
+        self._transport: asyncio.WriteTransport | None = None
         self._frames: PublishFrames | None = None
         self._pendingFlush: asyncio.Task | None = None   # a write waiting for room in the writer's queue
         self._lost: asyncio.Event | None = None
@@ -135,9 +143,9 @@ class AmqpBackend:
             self._draining = True
         channel = self._channel
         if threading.current_thread() is self._thread and channel is not None and channel.write_queue.empty():
-            # The writer is idle: this message goes now rather than one loop round later (on a small
-            # machine every round costs a poll system call). Messages that follow in the same round
-            # find the writer busy and leave together.
+            # The writer is idle: this message goes to the socket now rather than one loop round later
+            # (on a small machine every round costs a poll system call). Messages that follow in the same
+            # round find the drain under way and leave together in the next.
             self._startDrain()
         else:
             self._soon(self._startDrain)
@@ -262,50 +270,53 @@ class AmqpBackend:
     async def _connect(self) -> None:
         lastError: BaseException | None = None
         for url in self._urls:
+            factory = _ParsingTransportFactory(DeliveryParser(self._deliver))
+            connection = aiormq.Connection(url, transport_factory=factory,
+                                           client_properties={"connection_name": self.queueName})
             try:
-                self._connection = await aio_pika.connect(
-                    url, timeout=_CONNECT_TIMEOUT, client_properties={"connection_name": self.queueName})
-                break
+                await asyncio.wait_for(connection.connect(), _CONNECT_TIMEOUT)
             except (OSError, asyncio.TimeoutError, aiormq.exceptions.AMQPError) as exc:
                 lastError = exc
+                await self._closeQuietly(connection)
+                continue
+            self._connection = connection
+            break
         if self._connection is None:
             raise lastError
         # Callbacks are tied to this attempt's event: a late one from an old connection must not end the next.
-        onClosed = functools.partial(self._markLost, self._lost)
-        self._connection.close_callbacks.add(onClosed)
+        onClosed = functools.partial(self._onClosed, self._lost)
+        self._connection.closing.add_done_callback(onClosed)
         channel = await self._connection.channel(publisher_confirms=False)
         for suffix in EXCHANGES:
-            self._exchanges[suffix] = await channel.declare_exchange(
-                self._prefix + suffix, aio_pika.ExchangeType.TOPIC, auto_delete=True)
+            await channel.exchange_declare(exchange=self._prefix + suffix, exchange_type="topic", auto_delete=True)
         channel, self._queue = await self._declareQueue(channel)
-        channel.close_callbacks.add(onClosed)
+        channel.closing.add_done_callback(onClosed)
         async with self._bindLock:
             with self._lock:
                 keys = list(self._bindings)
-            await asyncio.gather(*(self._queue.bind(self._exchanges[ex], key) for ex, key in keys))
-        underlay = await channel.get_underlay_channel()
-        # Deliveries come on a channel of their own with a deep frame buffer: with aiormq's default (10 frames,
-        # three messages) its connection reader hands over to the channel reader every third message.
-        consumer = await self._connection.transport.connection.channel(
-            publisher_confirms=False, frame_buffer_size=_FRAME_BUFFER)
-        consumer.closing.add_done_callback(
-            lambda future: onClosed(None, None if future.cancelled() else future.exception()))
-        await consumer.basic_consume(self._queue.name, self._deliver, no_ack=True, exclusive=True)
-        self._frames = PublishFrames(underlay.number, underlay.max_content_size)
-        self._channel = underlay
+            await asyncio.gather(*(channel.queue_bind(self._queue, self._prefix + ex, routing_key=key)
+                                   for ex, key in keys))
+        factory.parser.channel = channel.number   # before consuming: deliveries may follow Basic.ConsumeOk at once
+        await channel.basic_consume(self._queue, _unused, no_ack=True, exclusive=True)
+        self._frames = PublishFrames(channel.number, channel.max_content_size)
+        self._transport = factory.transport
+        self._channel = channel
 
-    async def _declareQueue(self, channel):
+    async def _declareQueue(self, channel: aiormq.abc.AbstractChannel) -> tuple[aiormq.abc.AbstractChannel, str]:
         """Declare our queue; a name held by another connection gets a ``:<hex>`` suffix (as in the middlelayer)."""
         name = self.queueName
         try:
-            queue = await channel.declare_queue(name, exclusive=True, auto_delete=True, arguments=QUEUE_ARGUMENTS)
+            await channel.queue_declare(name, exclusive=True, auto_delete=True, arguments=QUEUE_ARGUMENTS)
         except aiormq.exceptions.ChannelLockedResource:
             channel = await self._connection.channel(publisher_confirms=False)   # the failure closed the old one
             name = f"{self.queueName}:{uuid.uuid4().hex[:12]}"
-            queue = await channel.declare_queue(name, exclusive=True, auto_delete=True, arguments=QUEUE_ARGUMENTS)
-        return channel, queue
+            await channel.queue_declare(name, exclusive=True, auto_delete=True, arguments=QUEUE_ARGUMENTS)
+        return channel, name
 
-    def _markLost(self, lost: asyncio.Event, sender=None, exc: BaseException | None = None) -> None:
+    def _onClosed(self, lost: asyncio.Event, closing: asyncio.Future) -> None:
+        self._markLost(lost, None if closing.cancelled() else closing.exception())
+
+    def _markLost(self, lost: asyncio.Event, exc: BaseException | None = None) -> None:
         if not lost.is_set():
             if not self._closing:
                 log.warning("connection to RabbitMQ %s lost: %s", self.url, self._scrub(exc or "closed"))
@@ -314,15 +325,18 @@ class AmqpBackend:
     def _onFailure(self, exc: BaseException) -> None:
         """A publish or binding failed: treat the connection as broken (it is re-made with everything on it)."""
         if self._lost is not None:
-            self._markLost(self._lost, None, exc)
+            self._markLost(self._lost, exc)
 
     async def _dropConnection(self) -> None:
         if self._pendingFlush is not None:
             self._pendingFlush.cancel()   # its writer is gone: the write would wait forever
         connection, self._connection = self._connection, None
-        self._channel = self._queue = None
-        self._exchanges = {}
-        if connection is not None and not connection.is_closed:
+        self._channel = self._queue = self._transport = None
+        if connection is not None:
+            await self._closeQuietly(connection)
+
+    async def _closeQuietly(self, connection: aiormq.Connection) -> None:
+        if not connection.is_closed:
             try:
                 await asyncio.wait_for(connection.close(), 1.0)
             except Exception as exc:
@@ -339,7 +353,7 @@ class AmqpBackend:
         self.connected = connected
         if connected:
             self._connectedEvent.set()
-            log.info("connected to RabbitMQ %s as queue %s", self.url, self._queue.name)
+            log.info("connected to RabbitMQ %s as queue %s", self.url, self._queue)
         else:
             self._connectedEvent.clear()
             with self._lock:
@@ -350,14 +364,14 @@ class AmqpBackend:
             except Exception:
                 log.exception("broker connection callback failed")
 
-    async def _deliver(self, message: aiormq.abc.DeliveredMessage) -> None:
-        exchange = message.delivery.exchange
+    def _deliver(self, exchange: str, routingKey: str, body: bytes) -> None:
+        # Called by the parser in the middle of the received bytes: nothing may escape.
         if not exchange.startswith(self._prefix):
             return
         try:
-            self._onMessage(exchange[len(self._prefix):], message.delivery.routing_key, message.body, None)
+            self._onMessage(exchange[len(self._prefix):], routingKey, body, None)
         except Exception:
-            log.exception("message handler failed for %s %s", exchange, message.delivery.routing_key)
+            log.exception("message handler failed for %s %s", exchange, routingKey)
 
     def _scheduleBinding(self, exchange: str, bindingKey: str, bind: bool) -> None:
         # Created here, in call order: the FIFO lock then applies the bindings in that order.
@@ -365,14 +379,14 @@ class AmqpBackend:
 
     async def _applyBinding(self, exchange: str, bindingKey: str, bind: bool) -> None:
         async with self._bindLock:
-            queue = self._queue
+            queue, channel = self._queue, self._channel
             if queue is None or not self.connected:
                 return   # the next connection binds whatever the table holds then
             try:
                 if bind:
-                    await queue.bind(self._exchanges[exchange], bindingKey)
+                    await channel.queue_bind(queue, self._prefix + exchange, routing_key=bindingKey)
                 else:
-                    await queue.unbind(self._exchanges[exchange], bindingKey)
+                    await channel.queue_unbind(queue, self._prefix + exchange, routing_key=bindingKey)
             except Exception as exc:
                 log.warning("cannot %s %s %s: %s", "bind" if bind else "unbind", exchange, bindingKey,
                             self._scrub(exc))
@@ -399,8 +413,15 @@ class AmqpBackend:
             for exchange, routingKey, header, body in batch:
                 try:
                     frames.encode(exchange, routingKey, header, body, parts)
-                except (TypeError, ValueError) as exc:   # a name AMQP cannot carry: this message only
+                except ValueError as exc:   # a name AMQP cannot carry: this message only
                     log.warning("cannot publish to %s %s: %s", exchange, routingKey, exc)
+            if parts and channel.write_queue.empty() and not self._transport.is_closing():
+                # Straight to the socket: nothing queued can be overtaken, and the writer's task is spared
+                # a round of the loop. Draining stays on for that round: what is published meanwhile then
+                # leaves in one write rather than in a system call per message.
+                self._transport.write(b"".join(parts))
+                self._loop.call_soon(self._flushed)
+                return
             if parts:
                 write = ChannelFrame(payload=b"".join(parts), should_close=False)
                 try:
@@ -434,3 +455,59 @@ class AmqpBackend:
                 return
             self._draining = False
         self._idle.set()
+
+
+def _unused(message: aiormq.abc.DeliveredMessage) -> None:
+    """The consumer callback aiormq requires; never called, as the parser takes every delivery first."""
+
+
+class _ParsingProtocol(asyncio.StreamReaderProtocol, asyncio.BufferedProtocol):
+    """aiormq's stream protocol, with deliveries taken out of the received bytes by a :class:`DeliveryParser`.
+
+    Reads go into one buffer of ours: for a plain protocol asyncio allocates 256 KiB per read, which
+    malloc maps and unmaps each time (three system calls per read, and in a threaded process the
+    unmapping interrupts the other cores).
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, parser: DeliveryParser):
+        super().__init__(reader)
+        self._parser = parser
+        self._lastPassed = time.monotonic()
+        self._readBuffer = memoryview(bytearray(_READ_SIZE))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._readBuffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self._readBuffer[:nbytes]))
+
+    def data_received(self, data: bytes) -> None:
+        rest = self._parser.feed(data)
+        now = time.monotonic()
+        if rest:
+            self._lastPassed = now
+        elif now - self._lastPassed > _LIVENESS_INTERVAL:
+            rest, self._lastPassed = _HEARTBEAT_FRAME, now
+        if rest:
+            super().data_received(rest)
+
+
+class _ParsingTransportFactory(aiormq.TransportFactory):
+    """Connects like aiormq's own factories, through a :class:`_ParsingProtocol`; keeps the transport."""
+
+    def __init__(self, parser: DeliveryParser):
+        self.parser = parser
+        self.transport: asyncio.WriteTransport | None = None
+
+    async def create(self, url: URL, **kwargs) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        provider = kwargs.pop("ssl_context_provider")
+        ssl = await provider.get_context() if url.scheme == "amqps" else None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        protocol = _ParsingProtocol(reader, self.parser)
+        try:
+            self.transport, _ = await loop.create_connection(lambda: protocol, url.host, url.port, ssl=ssl,
+                                                             **kwargs)
+        except OSError as exc:
+            raise aiormq.exceptions.AMQPConnectionError(*exc.args) from exc
+        return reader, asyncio.StreamWriter(self.transport, protocol, reader, loop)
