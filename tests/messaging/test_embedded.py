@@ -317,3 +317,33 @@ def test_signal_burst_arrives_complete_in_order_and_stops_on_disconnect(url):
     finally:
         a.stop()
     assert got[-1] == 4999
+
+
+def _holdGil(seconds: float) -> None:
+    """Keep the GIL for about ``seconds``: ``sum`` over a range is one C call that never releases it."""
+    n = 1_000_000
+    t0 = time.perf_counter()
+    sum(range(n))
+    n = int(n * seconds / max(time.perf_counter() - t0, 1e-6))
+    sum(range(n))
+
+
+def test_a_stall_of_the_whole_process_is_not_a_lost_broker(url, caplog):
+    """A call holding the GIL past the loss timeout holds up the owner's beats and every participant alike:
+    nobody may report the broker lost for it (the demo's file closing showed a burst of lost/reachable)."""
+    a = ThreadedSignalSlotable("A", broker=url, topic="t")
+    b = ThreadedSignalSlotable("B", broker=url, topic="t")
+    try:
+        a.start(timeout=T, pingTimeout=0.2)
+        b.start(timeout=T, pingTimeout=0.2)
+        assert a.backend.broker is not None and b.backend.connected
+        with caplog.at_level("WARNING", logger="pykarabo.net.broker.embedded"):
+            _holdGil(2.5 * 1.0)      # 2.5 loss timeouts
+            time.sleep(1.0)          # the participants look at the silence now
+        assert "lost" not in caplog.text
+        assert a.backend.connected and b.backend.connected
+        b.registerSlot(lambda x: x + 1, "slotInc")
+        assert a.request("B", "slotInc", 1).waitForReply(int(T * 1000)) == (2,)
+    finally:
+        b.stop()
+        a.stop()

@@ -36,6 +36,7 @@ __all__ = ["EmbeddedBackend", "EmbeddedBroker", "parseEmbeddedUrl", "privateEmbe
 
 BEAT_INTERVAL = 0.2     # seconds between broker beats
 LOSS_TIMEOUT = 1.0      # seconds without a beat until the broker counts as lost
+_STALL = 0.5            # a gap this long between two turns of a participant's loop: it was held up itself
 _BEAT = b"\x01beat"     # control frames start with a byte no topic starts with
 _PROBE = b"\x01probe:"
 _POLL_MS = 50
@@ -337,7 +338,8 @@ class EmbeddedBackend:
     def _run(self) -> None:
         lastBeat = None
         backoff = _BACKOFF_MIN
-        nextTakeover = time.monotonic() + LOSS_TIMEOUT
+        nextTakeover = lastTurn = time.monotonic()
+        nextTakeover += LOSS_TIMEOUT
         try:
             while not self._closing:
                 self._applyOps()
@@ -348,6 +350,13 @@ class EmbeddedBackend:
                         else:
                             self._deliver(frames)
                 now = time.monotonic()
+                if lastBeat is not None and now - lastTurn > _STALL:
+                    # This thread itself was held up (a long call holding the GIL, h5py closing a file, a
+                    # starved CPU): the owner's beats, perhaps sent from this very process, were held up
+                    # alike, so the silence says nothing yet. Without this, every participant of the
+                    # process reported the broker lost and found again after each such stall.
+                    lastBeat = max(lastBeat, now - LOSS_TIMEOUT / 2)
+                lastTurn = now
                 alive = lastBeat is not None and now - lastBeat < LOSS_TIMEOUT
                 self._setConnected(alive)
                 if alive:
