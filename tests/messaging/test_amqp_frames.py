@@ -72,6 +72,15 @@ def test_parser_takes_deliveries_of_its_channel_only(bodies, maxBody, cuts):
     assert passed == b"".join(others[i % len(others)] for i in range(len(bodies))) + b"".join(others)
 
 
+def test_parser_survives_names_that_are_not_utf8():
+    received = []
+    parser = DeliveryParser(lambda *message: received.append(message))
+    parser.channel = 1
+    bad = deliveryBytes(1, 100, "t.Slots", "dev/X", b"1").replace(b"dev/X", b"dev/\xff")
+    assert parser.feed(bad + deliveryBytes(1, 100, "t.Slots", "dev/Y", b"2")) == b""
+    assert received == [("t.Slots", "dev/\ufffd", b"1"), ("t.Slots", "dev/Y", b"2")]
+
+
 def test_parser_without_a_channel_passes_everything_on():
     parser = DeliveryParser(lambda *message: pytest.fail("nothing is ours yet"))
     stream = deliveryBytes(1, 100, "t.Slots", "a.b", b"x" * 150)

@@ -122,9 +122,11 @@ class DeliveryParser:
                 return False
             at = start + 4
             at += 1 + buffer[at] + 8 + 1   # consumer tag, delivery tag, redelivered
-            exchange = buffer[at + 1:at + 1 + buffer[at]].decode()
+            # Names that are not UTF-8 (another client's doing) must not break the connection: they
+            # then match no binding of ours and are dropped like any message nobody subscribed to.
+            exchange = buffer[at + 1:at + 1 + buffer[at]].decode(errors="replace")
             at += 1 + buffer[at]
-            routingKey = buffer[at + 1:at + 1 + buffer[at]].decode()
+            routingKey = buffer[at + 1:at + 1 + buffer[at]].decode(errors="replace")
             self._route = (exchange, routingKey)
             return True
         if self._route is None:
