@@ -81,13 +81,26 @@ def _detectorFrames() -> list[np.ndarray]:
     return [rng.integers(0, 16384, size=(PULSES, 512, 128), dtype=np.uint16) for _ in range(4)]
 
 
-async def _startDaq(bus: Bus, cls: type, config: dict):
+async def _startRun(bus: Bus, cls: type, config: dict):
+    """Start a DAQ device of either API, wait until its input is connected and start a run; returns the
+    device and a proxy of it."""
     if cls is DaqWriter:
-        return await bus.start(DaqWriter(config))
+        device = await bus.start(DaqWriter(config))
+    else:
+        loop = asyncio.get_running_loop()
+        device = await loop.run_in_executor(None, lambda: startDevice(cls, config, broker=bus.url, topic=bus.topic))
+        bus.bound.append(device)
+    daq = await connectDevice(config["deviceId"])
+    await waitUntil(lambda: daq.state == State.ON and len(daq.input.missingConnections) == 0, timeout=15)
+    await execute(config["deviceId"], "startRun")
+    return device, daq
+
+
+async def _killBound(bus: Bus) -> None:
+    """Kill the bound devices started on ``bus`` (the middlelayer ones go with the bus)."""
     loop = asyncio.get_running_loop()
-    device = await loop.run_in_executor(None, lambda: startDevice(cls, config, broker=bus.url, topic=bus.topic))
-    bus.bound.append(device)
-    return device
+    for device in bus.bound:
+        await loop.run_in_executor(None, device.slotKillDevice)
 
 
 def _record(cls: type, tmp_path, prefix: str) -> dict:
@@ -105,13 +118,10 @@ def _record(cls: type, tmp_path, prefix: str) -> dict:
             broker=bus.url, topic=bus.topic))
         bus.bound.append(det)
         try:
-            await _startDaq(bus, cls, {
+            _, daq = await _startRun(bus, cls, {
                 "deviceId": daqId, "input.connectedOutputChannels": [f"{camId}:output", f"{detId}:output"],
                 "input.onSlowness": "wait", "controlDevices": [sensorId], "directory": str(tmp_path),
                 "runNumber": 5, "proposal": 900001, "maxWait": 5.0, "flushInterval": 0.2, "trainsPerFile": 5})
-            daq = await connectDevice(daqId)
-            await waitUntil(lambda: daq.state == State.ON and len(daq.input.missingConnections) == 0, timeout=15)
-            await execute(daqId, "startRun")
             assert daq.state == State.ACQUIRING and daq.runDirectory == str(tmp_path / "r0005")
             for offset, value in CHANGES.items():   # stamped for trains still to come: they wait for them
                 await call(sensorId, "setAt", value, FIRST_TRAIN + offset)
@@ -125,8 +135,7 @@ def _record(cls: type, tmp_path, prefix: str) -> dict:
             return {k: getattr(daq, k).value for k in ("trainsWritten", "droppedTrains", "incompleteTrains",
                                                        "currentFile", "status")}
         finally:
-            for device in bus.bound:
-                await loop.run_in_executor(None, device.slotKillDevice)
+            await _killBound(bus)
     return bus.run(test, timeout=60)
 
 
@@ -232,15 +241,12 @@ def test_vanished_directory_puts_device_in_error(cls, tmp_path, caplog, monkeypa
     daqId, tickId = f"{prefix}/DAQ", f"{prefix}/TICK"
 
     async def test():
-        loop = asyncio.get_running_loop()
         await bus.start(Ticker({"deviceId": tickId}))
         try:
-            await _startDaq(bus, cls, {"deviceId": daqId, "input.connectedOutputChannels": [f"{tickId}:output"],
-                                       "input.onSlowness": "wait", "directory": str(tmp_path),
-                                       "trainsPerFile": 2})
-            daq = await connectDevice(daqId)
-            await waitUntil(lambda: daq.state == State.ON and len(daq.input.missingConnections) == 0, timeout=15)
-            await execute(daqId, "startRun")
+            _, daq = await _startRun(bus, cls, {"deviceId": daqId,
+                                                "input.connectedOutputChannels": [f"{tickId}:output"],
+                                                "input.onSlowness": "wait", "directory": str(tmp_path),
+                                                "trainsPerFile": 2})
             await call(tickId, "sendTrains", 100, 3)
             await waitUntil(lambda: daq.trainsWritten == 3, timeout=10)
             (tmp_path / "r0001").rename(tmp_path / "moved")
@@ -261,8 +267,7 @@ def test_vanished_directory_puts_device_in_error(cls, tmp_path, caplog, monkeypa
                 await execute(daqId, "startRun")
             assert daq.state == State.ON and not (tmp_path / "other").exists()
         finally:
-            for device in bus.bound:
-                await loop.run_in_executor(None, device.slotKillDevice)
+            await _killBound(bus)
     with caplog.at_level("ERROR"):
         bus.run(test, timeout=60)
     assert "run 1 stopped" in caplog.text
@@ -281,22 +286,19 @@ def test_disk_full_puts_device_in_error(cls, tmp_path, caplog):
     daqId, tickId = f"{prefix}/DAQ", f"{prefix}/TICK"
 
     async def test():
-        loop = asyncio.get_running_loop()
         await bus.start(Ticker({"deviceId": tickId}))
         try:
-            await _startDaq(bus, cls, {"deviceId": daqId, "input.connectedOutputChannels": [f"{tickId}:output"],
-                                       "input.onSlowness": "wait", "directory": str(tmp_path), "trainsPerFile": 4})
-            daq = await connectDevice(daqId)
-            await waitUntil(lambda: daq.state == State.ON and len(daq.input.missingConnections) == 0, timeout=15)
-            await execute(daqId, "startRun")
+            _, daq = await _startRun(bus, cls, {"deviceId": daqId,
+                                                "input.connectedOutputChannels": [f"{tickId}:output"],
+                                                "input.onSlowness": "wait", "directory": str(tmp_path),
+                                                "trainsPerFile": 4})
             await call(tickId, "sendTrains", 100, 4, 2)      # 64 kB per train: the first file stays small
             await waitUntil(lambda: daq.trainsWritten == 4, timeout=10)
             await call(tickId, "sendTrains", 104, 4, 20)     # 160 kB per train: the second file cannot hold it
             await waitUntil(lambda: daq.state == State.ERROR, timeout=10)
             assert "Run 1 stopped" in daq.status and "File too large" in daq.status
         finally:
-            for device in bus.bound:
-                await loop.run_in_executor(None, device.slotKillDevice)
+            await _killBound(bus)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails with EFBIG instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, hard))
@@ -334,11 +336,9 @@ def test_killing_the_device_closes_its_run(cls, tmp_path):
     async def test():
         loop = asyncio.get_running_loop()
         await bus.start(Ticker({"deviceId": tickId}))
-        device = await _startDaq(bus, cls, {"deviceId": daqId, "input.connectedOutputChannels": [f"{tickId}:output"],
-                                            "input.onSlowness": "wait", "directory": str(tmp_path)})
-        daq = await connectDevice(daqId)
-        await waitUntil(lambda: daq.state == State.ON and len(daq.input.missingConnections) == 0, timeout=15)
-        await execute(daqId, "startRun")
+        device, daq = await _startRun(bus, cls, {"deviceId": daqId,
+                                                 "input.connectedOutputChannels": [f"{tickId}:output"],
+                                                 "input.onSlowness": "wait", "directory": str(tmp_path)})
         await call(tickId, "sendTrains", 100, 3)
         await waitUntil(lambda: daq.trainsWritten == 3, timeout=10)
         if cls is DaqWriter:
