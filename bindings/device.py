@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from pykarabo import Hash, Types
 from pykarabo.alarms import AlarmCondition
+from pykarabo.allocator import keepFreedBlocks
 from pykarabo.device import DeviceCore, instanceStatus
 from pykarabo.errors import KaraboError
 from pykarabo.net.broker.threads import Requestor, ThreadedSignalSlotable
@@ -413,6 +414,7 @@ class PythonDevice:
                       connectTimeout: float = 10.0) -> None:
         """Go online, open the channels, run the initial functions; a failing one kills the device."""
         self._server = server
+        keepFreedBlocks()       # handlers make large arrays per train: see pykarabo.allocator
         interval = int(self._core.get("heartbeatInterval", 30))
         self._ss = ss = _DeviceSignalSlotable(self._core.deviceId, self._core.instanceInfo(), broker=broker,
                                               topic=topic, heartbeatInterval=interval)
