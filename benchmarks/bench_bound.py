@@ -15,8 +15,11 @@ References measured in the same run: ``numpy 1`` / ``numpy 2`` (the correction a
 plain threads, no devices or pipelines: what one handler thread could do at most, and how far numpy
 work scales over two threads on this machine: the cores are shared with whatever else runs, see the
 load printed) and the same chain built from real Karabo 3.1.2 C++ channels (karabind's
-``OutputChannel``/``InputChannel``, which Karabo's bound API wraps; ``karabo.bound`` itself is not
-installable here), with the same numpy handler and, like our N devices, N sets of constants:
+``OutputChannel``/``InputChannel``, which Karabo's bound API wraps), with the same numpy handler
+and, like our N devices, N sets of constants.  The channels are driven directly, without
+``karabo.bound``'s device layer and broker: that layer would only add its own Python work per
+train (and a RabbitMQ to the benchmark), so the reference is, if anything, faster than real
+bound devices:
 
 * ``karabo bound N``: as real bound devices run.  Karabo's bound server starts every device as an
   OS process of its own (spec device-apis.md §1.1), so the detector, the N calibrations and the
