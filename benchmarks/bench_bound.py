@@ -61,34 +61,73 @@ from pykarabo.net.broker.threads import ThreadedSignalSlotable  # noqa: E402
 THREADS = (1, 2, 4)
 WAIT = 120.0   # seconds a round may take at most
 
-# The chain of Chain below with karabind channels in one process ("local"): detector thread -> N
-# shared inputs (numpy correction as in examples/bound_calibration.py, each forwarding on its own
-# output) -> one sink.  Reads "TRAINS" lines, answers {"time": seconds, "count": trains} per round.
-_KARABO_LOCAL = r'''
+# What both Karabo companions below run: karabind's event loop, the detector's trains and the
+# calibration handler (numpy correction as in examples/bound_calibration.py, forwarding on ``out``).
+_KARABO_COMMON = r'''
 import json, sys, threading, time
 import numpy as np
 import karabind as k
-n, pulses = int(sys.argv[1]), int(sys.argv[2])
 threading.Thread(target=k.EventLoop.work, daemon=True).start()
-k.EventLoop.addThread(n + 2)          # the handlers of n inputs in parallel, plus the sink and I/O
-frames = [np.random.default_rng(0).integers(0, 16384, size=(pulses, 512, 128), dtype=np.uint16) for _ in range(4)]
-cells = np.arange(pulses, dtype=np.uint16)
 
 def output(device, noInputShared="drop"):
     cfg = k.Hash(); cfg.set("port", 0); cfg.set("hostname", "127.0.0.1"); cfg.set("noInputShared", noInputShared)
     return k.OutputChannel.create(device, "output", cfg)
 
-def connect(inp, device, out):
-    info = out.getInformation(); info.set("outputChannelString", device + ":output")
-    info.set("memoryLocation", "local")
+def input(device, outputs, distribution):
+    cfg = k.Hash(); cfg.set("connectedOutputChannels", [f"{o}:output" for o in outputs])
+    cfg.set("onSlowness", "wait"); cfg.set("dataDistribution", distribution)
+    return k.InputChannel.create(device, "input", cfg)
+
+def connect(inp, device, info, memory):
+    info.set("outputChannelString", device + ":output"); info.set("memoryLocation", memory)
     inp.connectSync(info)
+
+def detector(pulses):
+    # Pre-generated frames, as our detector device cycles through.
+    frames = [np.random.default_rng(0).integers(0, 16384, size=(pulses, 512, 128), dtype=np.uint16)
+              for _ in range(4)]
+    cells = np.arange(pulses, dtype=np.uint16)
+    tid = [10_000_000]
+
+    def send(out, trains):
+        for _ in range(trains):
+            t = tid[0]; tid[0] += 1
+            h = k.Hash(); h.set("image.data", frames[t % 4]); h.set("image.cellId", cells)
+            h.set("image.pulseId", np.arange(t * 1000, t * 1000 + pulses, dtype=np.uint64)); h.set("trainId", t)
+            out.write(h, k.ChannelMetaData("det:output", k.Timestamp(k.Epochstamp(), k.TimeId(t))))
+            out.update(safeNDArray=True)
+        out.signalEndOfStream()
+    return send
 
 def cellIndex(c):
     first = int(c[0])
     return slice(first, first + len(c)) if np.array_equal(c, np.arange(first, first + len(c))) else c
 
+def calibration(out, source):
+    # Constants of its own per calibration, as every BoundCalibration device has (shared ones
+    # would stay in the L3 cache across handlers, which separate devices do not get).
+    rng = np.random.default_rng(1)
+    offset = (1000 + rng.normal(0, 10, (352, 512, 128))).astype(np.float32)
+    gain = rng.normal(1, 0.02, (352, 512, 128)).astype(np.float32)
+
+    def onData(data, meta):
+        raw = data["image.data"]; c = data["image.cellId"]; index = cellIndex(c)
+        corrected = np.subtract(raw, offset[index], dtype=np.float32)
+        np.multiply(corrected, gain[index], out=corrected)
+        h = k.Hash(); h.set("image.data", corrected); h.set("image.cellId", c)
+        h.set("image.pulseId", data["image.pulseId"]); h.set("trainId", data["trainId"])
+        stamp = k.Timestamp(k.Epochstamp(), k.TimeId(int(data["trainId"])))   # meta arrives as a Hash
+        out.write(h, k.ChannelMetaData(source, stamp)); out.update(safeNDArray=True)
+    return onData
+'''
+
+# The chain of Chain below in one process ("local"): detector -> N shared inputs, each forwarding
+# on its own output -> one sink.  Reads "TRAINS" lines, answers {"time": seconds, "count": trains}.
+_KARABO_LOCAL = _KARABO_COMMON + r'''
+n, pulses = int(sys.argv[1]), int(sys.argv[2])
+k.EventLoop.addThread(n + 2)          # the handlers of n inputs in parallel, plus the sink and I/O
 det = output("det", "wait")
-cals = [output(f"cal{i}") for i in range(n)]
+send = detector(pulses)
 done = threading.Event(); count = [0]; target = [0]
 
 def counted(data, meta):
@@ -97,125 +136,54 @@ def counted(data, meta):
     count[0] += 1
     if count[0] == target[0]:
         done.set()
-
-scfg = k.Hash(); scfg.set("connectedOutputChannels", [f"cal{i}:output" for i in range(n)])
-scfg.set("onSlowness", "wait")
-sink = k.InputChannel.create("sink", "input", scfg)
+sink = input("sink", [f"cal{i}" for i in range(n)], "copy")
 sink.registerDataHandler(counted)
-inputs = []
-for i, out in enumerate(cals):
-    # Constants of their own per calibration, as every BoundCalibration device has (shared ones
-    # would stay in the L3 cache across handlers, which separate devices do not get).
-    rng = np.random.default_rng(1)
-    offset = (1000 + rng.normal(0, 10, (352, 512, 128))).astype(np.float32)
-    gain = rng.normal(1, 0.02, (352, 512, 128)).astype(np.float32)
-
-    def onData(data, meta, out=out, source=f"cal{i}:output", offset=offset, gain=gain):
-        raw = data["image.data"]; c = data["image.cellId"]; index = cellIndex(c)
-        corrected = np.subtract(raw, offset[index], dtype=np.float32)
-        np.multiply(corrected, gain[index], out=corrected)
-        h = k.Hash(); h.set("image.data", corrected); h.set("image.cellId", c)
-        h.set("image.pulseId", data["image.pulseId"]); h.set("trainId", data["trainId"])
-        stamp = k.Timestamp(k.Epochstamp(), k.TimeId(int(data["trainId"])))   # meta arrives as a Hash
-        out.write(h, k.ChannelMetaData(source, stamp)); out.update(safeNDArray=True)
-    icfg = k.Hash(); icfg.set("connectedOutputChannels", ["det:output"]); icfg.set("onSlowness", "wait")
-    icfg.set("dataDistribution", "shared")
-    inp = k.InputChannel.create(f"cal{i}", "input", icfg)
-    inp.registerDataHandler(onData)
+for i in range(n):
+    out = output(f"cal{i}")
+    inp = input(f"cal{i}", ["det"], "shared")
+    inp.registerDataHandler(calibration(out, f"cal{i}:output"))
     inp.registerEndOfStreamEventHandler(lambda _, out=out: out.signalEndOfStream())
-    inputs.append(inp)
-for i, (inp, out) in enumerate(zip(inputs, cals)):
-    connect(inp, "det", det)
-    connect(sink, f"cal{i}", out)
+    connect(inp, "det", det.getInformation(), "local")
+    connect(sink, f"cal{i}", out.getInformation(), "local")
 time.sleep(0.5)
 print(json.dumps({"ready": True}), flush=True)
-tid = 10_000_000
 for line in sys.stdin:
-    trains = int(line)
-    done.clear(); count[0] = 0; target[0] = trains
+    done.clear(); count[0] = 0; target[0] = int(line)
     t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(trains):
-        h = k.Hash(); h.set("image.data", frames[tid % 4]); h.set("image.cellId", cells)
-        h.set("image.pulseId", np.arange(tid * 1000, tid * 1000 + pulses, dtype=np.uint64)); h.set("trainId", tid)
-        det.write(h, k.ChannelMetaData("det:output", k.Timestamp(k.Epochstamp(), k.TimeId(tid))))
-        det.update(safeNDArray=True)
-        tid += 1
-    det.signalEndOfStream()
+    send(det, int(line))
     done.wait(120)
     print(json.dumps({"time": time.perf_counter() - t0, "cpu": time.process_time() - c0, "count": count[0]}),
           flush=True)
 '''
 
-
-# One device of the chain as a bound device runs: a process of its own with karabind channels
-# over TCP.  argv: role (det | cal | sink), pulses, JSON list of the output ports to read from.
-# Every role prints {"port": its output port} (0 for the sink) once its inputs are connected.
-# det: writes the trains of each stdin line "TRAINS", then end-of-stream.  sink: for each stdin
-# line "TRAINS" answers {"armed": true}, then {"count": trains} once all of them arrived.
-_KARABO_DEVICE = r'''
-import json, sys, threading, time
-import numpy as np
-import karabind as k
+# One device of the chain as a bound device runs: a process of its own, TCP channels ("remote":
+# the peers' process ids differ).  argv: role (det | cal<i> | sink), pulses, JSON list of the
+# output ports it reads from.  Every role prints {"port": its output port} (0 for the sink) once
+# its inputs are connected.  det: sends the trains of each stdin line "TRAINS", then end-of-stream.
+# sink: for each stdin line "TRAINS" answers {"armed": true}, then {"count": trains} at the last.
+_KARABO_DEVICE = _KARABO_COMMON + r'''
 role, pulses, peers = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-threading.Thread(target=k.EventLoop.work, daemon=True).start()
-k.EventLoop.addThread(2)          # the input's handler and the I/O
+k.EventLoop.addThread(2)              # the input's handler and the I/O
+names = [f"peer{i}" for i in range(len(peers))]
 
-def output(noInputShared="drop"):
-    cfg = k.Hash(); cfg.set("port", 0); cfg.set("hostname", "127.0.0.1"); cfg.set("noInputShared", noInputShared)
-    return k.OutputChannel.create(role, "output", cfg)
-
-def input(distribution):
-    names = [f"peer{i}" for i in range(len(peers))]
-    cfg = k.Hash(); cfg.set("connectedOutputChannels", [f"{name}:output" for name in names])
-    cfg.set("onSlowness", "wait"); cfg.set("dataDistribution", distribution)
-    inp = k.InputChannel.create(role, "input", cfg)
-    return inp, names
-
-def connect(inp, names):
+def connectPeers(inp):
     for name, port in zip(names, peers):
         info = k.Hash(); info.set("connectionType", "tcp"); info.set("hostname", "127.0.0.1")
-        info.setAs("port", port, k.Types.UINT32); info.set("memoryLocation", "remote")
-        info.set("outputChannelString", name + ":output")
-        inp.connectSync(info)
-
-def cellIndex(c):
-    first = int(c[0])
-    return slice(first, first + len(c)) if np.array_equal(c, np.arange(first, first + len(c))) else c
+        info.setAs("port", port, k.Types.UINT32)
+        connect(inp, name, info, "remote")
 
 if role == "det":
-    out = output("wait")
-    frames = [np.random.default_rng(0).integers(0, 16384, size=(pulses, 512, 128), dtype=np.uint16)
-              for _ in range(4)]
-    cells = np.arange(pulses, dtype=np.uint16)
+    out = output(role, "wait")
+    send = detector(pulses)
     print(json.dumps({"port": out.getInformation()["port"]}), flush=True)
-    tid = 10_000_000
     for line in sys.stdin:
-        for _ in range(int(line)):
-            h = k.Hash(); h.set("image.data", frames[tid % 4]); h.set("image.cellId", cells)
-            h.set("image.pulseId", np.arange(tid * 1000, tid * 1000 + pulses, dtype=np.uint64)); h.set("trainId", tid)
-            out.write(h, k.ChannelMetaData("det:output", k.Timestamp(k.Epochstamp(), k.TimeId(tid))))
-            out.update(safeNDArray=True)
-            tid += 1
-        out.signalEndOfStream()
+        send(out, int(line))
 elif role.startswith("cal"):
-    out = output()
-    rng = np.random.default_rng(1)
-    offset = (1000 + rng.normal(0, 10, (352, 512, 128))).astype(np.float32)
-    gain = rng.normal(1, 0.02, (352, 512, 128)).astype(np.float32)
-    source = role + ":output"
-
-    def onData(data, meta):
-        raw = data["image.data"]; c = data["image.cellId"]; index = cellIndex(c)
-        corrected = np.subtract(raw, offset[index], dtype=np.float32)
-        np.multiply(corrected, gain[index], out=corrected)
-        h = k.Hash(); h.set("image.data", corrected); h.set("image.cellId", c)
-        h.set("image.pulseId", data["image.pulseId"]); h.set("trainId", data["trainId"])
-        stamp = k.Timestamp(k.Epochstamp(), k.TimeId(int(data["trainId"])))
-        out.write(h, k.ChannelMetaData(source, stamp)); out.update(safeNDArray=True)
-    inp, names = input("shared")
-    inp.registerDataHandler(onData)
+    out = output(role)
+    inp = input(role, names, "shared")
+    inp.registerDataHandler(calibration(out, role + ":output"))
     inp.registerEndOfStreamEventHandler(lambda _: out.signalEndOfStream())
-    connect(inp, names)
+    connectPeers(inp)
     time.sleep(0.3)
     print(json.dumps({"port": out.getInformation()["port"]}), flush=True)
     sys.stdin.read()                  # until the benchmark ends
@@ -226,9 +194,9 @@ else:
         count[0] += 1
         if count[0] == target[0]:
             done.set()
-    inp, names = input("copy")
+    inp = input(role, names, "copy")
     inp.registerDataHandler(counted)
-    connect(inp, names)
+    connectPeers(inp)
     time.sleep(0.3)
     print(json.dumps({"port": 0}), flush=True)
     for line in sys.stdin:
