@@ -3,7 +3,11 @@
 Transfer cases move copies of one pre-generated train (a raw AGIPD module, ~17 MB; without
 ``--quick`` also a corrected AGIPD 1M train, ~277 MB) in each pattern (REP/REQ, PUSH/PULL,
 PUB/SUB) and report trains/s measured at the client (first train excluded, it pays the
-connection set-up; median of ``--repeats`` interleaved runs):
+connection set-up).  On a shared two-core machine single runs vary by +-20 %, so each case is
+run in many short runs (``--repeats``; twice as many for module-sized transfers and for the
+server CPU): every repetition runs all cases of a pattern once, in an order rotated by one each
+repetition, and a ratio is the median of the ratios within the repetitions (cases next to each
+other in time), shown with its interquartile range:
 
 * ``ours->ours``   pykarabo ``BridgeServer`` -> ``pykarabo_bridge.Client``
 * ``ours->ref``    pykarabo ``BridgeServer`` -> ``karabo_bridge.Client``
@@ -14,8 +18,8 @@ Further figures: the pipeline path (a pipeline output -> ``PipelineBridge`` -> P
 network hops, so the raw reference ``zmq relay`` moves the same frames over two hops too, PUSH ->
 a relay thread (PULL -> PUSH, no copy) -> PULL; one-hop PUSH/PULL is shown for information; and a
 check that the array frame the bridge sends is the pipeline's receive buffer),
-server-added latency per train (``put`` -> encoded frames ready to send in the sender thread,
-p50/p99, the client in a process of its own), client decode
+server-added latency per train (``put`` -> the encoded frames handed to ZeroMQ, p50/p99, the
+client in a process of its own), client decode
 time per train at each size, server CPU seconds per GB sent (the serving process alone, all its
 threads, from ``getrusage``) for ours and the reference, and both simulators with random data.
 
@@ -88,6 +92,20 @@ def reference_client(endpoint: str, pattern: str) -> "karabo_bridge.Client":
     return karabo_bridge.Client(endpoint, sock=CLIENT_SOCK[pattern], timeout=TIMEOUT)
 
 
+def close_client(client: "Client | karabo_bridge.Client") -> None:
+    """Close either client.
+
+    Every case shuts its server side (socket and context) down before its client: a client
+    leaving in the middle of a train while the server's socket is being closed can trip an
+    assertion in libzmq 4.3.5 (session_base.cpp:233, the rest of the half-sent message is gone)
+    and abort the whole run.
+    """
+    if isinstance(client, Client):
+        client.close()
+    else:
+        client._context.destroy(linger=0)
+
+
 # -- transfer cases ------------------------------------------------------------------------------
 
 def case_ours(train: tuple[dict, dict], n: int, pattern: str, ref_client: bool) -> float:
@@ -95,19 +113,15 @@ def case_ours(train: tuple[dict, dict], n: int, pattern: str, ref_client: bool) 
     server = BridgeServer(0, pattern, maxlen=2).start()
     stop = threading.Event()
     feeder = loop_until(stop, lambda: server.put(*train, block=True, timeout=0.1))
+    client = (reference_client(server.endpoint, pattern) if ref_client
+              else Client(server.endpoint, sock=CLIENT_SOCK[pattern], timeout=TIMEOUT))
     try:
-        if ref_client:
-            client = reference_client(server.endpoint, pattern)
-            try:
-                return receive(client.next, n)
-            finally:
-                client._context.destroy(linger=0)
-        with Client(server.endpoint, sock=CLIENT_SOCK[pattern], timeout=TIMEOUT) as client:
-            return receive(client.next, n)
+        return receive(client.next, n)
     finally:
         stop.set()
         server.stop()
         feeder.join(5)
+        close_client(client)
 
 
 def case_reference(train: tuple[dict, dict], n: int, pattern: str) -> float:
@@ -123,8 +137,8 @@ def case_reference(train: tuple[dict, dict], n: int, pattern: str) -> float:
         stop.set()
         sender.stopper_w.send(b"")      # the reference's own way to end a waiting send()
         thread.join(5)
-        client._context.destroy(linger=0)
         sender.zmq_context.destroy(linger=0)
+        close_client(client)
 
 
 def case_zmq(train: tuple[dict, dict], n: int, pattern: str) -> float:
@@ -163,8 +177,8 @@ def case_zmq(train: tuple[dict, dict], n: int, pattern: str) -> float:
     finally:
         stop.set()
         thread.join(5)
+        ctx.destroy(linger=0)       # server first, see close_client
         client_ctx.destroy(linger=0)
-        ctx.destroy(linger=0)
 
 
 def case_zmq_relay(train: tuple[dict, dict], n: int) -> float:
@@ -199,7 +213,7 @@ def case_zmq_relay(train: tuple[dict, dict], n: int) -> float:
         stop.set()
         for thread in threads:
             thread.join(5)
-        for c in (client_ctx, relay_ctx, ctx):
+        for c in (ctx, relay_ctx, client_ctx):      # senders first, see close_client
             c.destroy(linger=0)
 
 
@@ -232,10 +246,10 @@ def case_pipeline(train: tuple[dict, dict], n: int, checks: dict) -> float:
     send = server._send
     first: list = []
 
-    def spy(frames, queued):         # look at the frames handed to ZeroMQ once
+    def spy(frames, *args, **kwargs):         # look at the frames handed to ZeroMQ once
         if not first:
             first.append([f for f in frames if memoryview(f).nbytes > 1 << 20])
-        send(frames, queued)
+        return send(frames, *args, **kwargs)
     server._send = spy
     bridge = PipelineBridge([out.connectionInfo], server, onSlowness="wait")
     out.waitForInputs(1, timeout=10)
@@ -246,38 +260,48 @@ def case_pipeline(train: tuple[dict, dict], n: int, checks: dict) -> float:
         out.write(item, timestamp=(1_700_000_000, 0, next(tid)), copyAllData=False)
         out.update(timeout=10)
     producer = loop_until(stop, produce)
+    client = Client(server.endpoint, sock="PULL", timeout=TIMEOUT)
     try:
-        with Client(server.endpoint, sock="PULL", timeout=TIMEOUT) as client:
-            rate = receive(client.next, n)
+        rate = receive(client.next, n)
     finally:
         stop.set()
         producer.join(10)
         bridge.close()
         server.stop()
         out.close()
+        close_client(client)
     checks["no_copy"] = bool(first and first[0] and all(_pooled(f) for f in first[0]))
     return rate
 
 
 # -- latency, decode, CPU -------------------------------------------------------------------------
 
+class _StampingSocket:
+    """Stands in for the server's socket and notes when frames are handed to ZeroMQ."""
+
+    def __init__(self, socket: zmq.Socket, stamps: list[float]) -> None:
+        self._socket, self._stamps = socket, stamps
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._socket, name)
+
+    def send_multipart(self, *args: object, **kwargs: object) -> object:
+        self._stamps.append(time.perf_counter())
+        return self._socket.send_multipart(*args, **kwargs)
+
+
 def server_latency(train: tuple[dict, dict], n: int) -> dict[str, float]:
-    """Seconds from ``put()`` until the sender thread holds the encoded frames, ready for ZeroMQ.
+    """Seconds from ``put()`` until the server hands the encoded frames to ZeroMQ.
 
     That is what the server adds to a train's way (queue, thread hand-over, serialization); the
     send itself is ZeroMQ's transfer, which raw pyzmq pays alike.  One train at a time, PUSH to a
     PULL client in a process of its own (as a user's analysis is), which acknowledges each train
     so that the next is put only when the previous one has arrived.
     """
-    server = BridgeServer(0, "PUSH", maxlen=2).start()
-    encode = server._encode
     ready: list[float] = []
-
-    def stamp(item):
-        frames = encode(item)
-        ready.append(time.perf_counter())
-        return frames
-    server._encode = stamp
+    server = BridgeServer(0, "PUSH", maxlen=2)
+    server._socket = _StampingSocket(server._socket, ready)
+    server.start()
     ctx = zmq.Context()
     acks = ctx.socket(zmq.PULL)
     acks.rcvtimeo = TIMEOUT * 1000
@@ -399,54 +423,86 @@ def case_sim_reference(n: int) -> float:
         sim.zmq_context.destroy(linger=0)
 
 
-def median_rates(cases: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Median of each case; cases alternate so load changes hit them alike."""
-    runs: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, case in cases.items():
-            runs[name].append(case())
-    return {name: statistics.median(rates) for name, rates in runs.items()}
+def interleaved(cases: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Each case once per repetition, the order rotated by one each time: load changes and the
+    position in a repetition (what ran just before) hit every case alike."""
+    names = list(cases)
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(cases[name]())
+    return runs
+
+
+def spread(values: list[float]) -> dict:
+    """Median and interquartile range (the runs themselves kept for the JSON output)."""
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {"median": statistics.median(values), "q1": q1, "q3": q3, "runs": values}
+
+
+def paired(runs: dict[str, list[float]], num: str, den: str) -> dict:
+    """Spread of ``num/den`` taken within each repetition (the two ran next to each other)."""
+    return spread([a / b for a, b in zip(runs[num], runs[den])])
+
+
+def summarize(runs: dict[str, list[float]], ratios: tuple[tuple[str, str], ...]) -> dict:
+    """Spread of every case, and of the same-repetition ratios between the cases named."""
+    return {"cases": {name: spread(values) for name, values in runs.items()},
+            "ratios": {f"{a}/{b}": paired(runs, a, b) for a, b in ratios if a in runs and b in runs}}
 
 
 # -- main -------------------------------------------------------------------------------------------
 
+TRANSFER_RATIOS = (("ours->ours", "zmq"), ("ours->ours", "ref->ref"), ("ours->ref", "ref->ref"))
+PIPELINE_RATIOS = (("pipeline", "zmq relay"), ("pipeline", "zmq PUSH"))
+
+
 def measure(args: argparse.Namespace) -> dict:
     repeats = 1 if args.quick else args.repeats
-    sizes = {"AGIPD module raw": (Simulator("AGIPDModule", raw=True, pregenerate=1), 5 if args.quick else 100)}
+    # Trains per run and repetitions: short runs (a fifth of a second of transfer at the module
+    # size, about a second at 1M), many of them, so that load bursts of a few seconds on the
+    # shared machine hit a pair of neighbouring runs alike or are outvoted by the median.
+    sizes = {"AGIPD module raw": (Simulator("AGIPDModule", raw=True, pregenerate=1), 5 if args.quick else 20,
+                                  2 * repeats)}
     if not args.quick:
-        sizes["AGIPD 1M corrected"] = (Simulator("AGIPD", raw=False, pregenerate=1), 20)
+        sizes["AGIPD 1M corrected"] = (Simulator("AGIPD", raw=False, pregenerate=1), 4, repeats)
     results: dict = {"load": os.getloadavg(), "sizes": {}, "targets": []}
-    trains = {}
-    for label, (sim, n) in sizes.items():
-        train = trains[label] = sim.next_train()
-        res = results["sizes"][label] = {"bytes": train_nbytes(train), "trains": n, "trains_per_s": {}}
+    for label, (sim, n, size_repeats) in sizes.items():
+        train = sim.next_train()
+        res = results["sizes"][label] = {"bytes": train_nbytes(train), "trains": n, "repeats": size_repeats,
+                                         "transfer": {}}
         for pattern in ("REP", "PUSH", "PUB"):
             cases = {"ours->ours": partial(case_ours, train, n, pattern, False),
                      "zmq": partial(case_zmq, train, n, pattern)}
             if karabo_bridge is not None:
                 cases["ours->ref"] = partial(case_ours, train, n, pattern, True)
                 cases["ref->ref"] = partial(case_reference, train, n, pattern)
-            res["trains_per_s"][pattern] = median_rates(cases, repeats)
+            res["transfer"][pattern] = summarize(interleaved(cases, size_repeats), TRANSFER_RATIOS)
         checks: dict = {}
-        res["pipeline"] = median_rates({"pipeline": partial(case_pipeline, train, n, checks),
-                                        "zmq relay": partial(case_zmq_relay, train, n),
-                                        "zmq PUSH": partial(case_zmq, train, n, "PUSH")}, repeats)
+        res["pipeline"] = summarize(interleaved({"pipeline": partial(case_pipeline, train, n, checks),
+                                                 "zmq relay": partial(case_zmq_relay, train, n),
+                                                 "zmq PUSH": partial(case_zmq, train, n, "PUSH")}, size_repeats),
+                                    PIPELINE_RATIOS)
         res["pipeline_no_copy"] = checks.get("no_copy", False)
-        res["latency"] = server_latency(train, 20 if args.quick else 200)
+        res["latency"] = server_latency(train, 20 if args.quick else 200 if n > 10 else 100)
         res["decode"] = decode_time(train, 3 if args.quick else 15)
     small = ({"SRC/A:out": {"x": 1.5, "name": "a", "v": np.arange(10, dtype=np.uint16)}},
              {"SRC/A:out": {"source": "SRC/A:out", "timestamp.tid": 1}})
     results["small train"] = {"latency": server_latency(small, 20 if args.quick else 500),
                               "decode": decode_time(small, 3 if args.quick else 15)}
     if karabo_bridge is not None:
-        n_cpu = 5 if args.quick else 100
-        results["cpu_s_per_gb"] = median_rates({"ours": partial(cpu_per_gb, "ours", n_cpu),
-                                                "ref": partial(cpu_per_gb, "ref", n_cpu)}, repeats)
-    n_sim = 5 if args.quick else 100
-    cases = {"ours": lambda: case_sim_ours(n_sim)}
+        n_cpu = 5 if args.quick else 40
+        results["cpu_s_per_gb"] = summarize(interleaved({"ours": partial(cpu_per_gb, "ours", n_cpu),
+                                                         "ref": partial(cpu_per_gb, "ref", n_cpu)}, 2 * repeats),
+                                            (("ref", "ours"),))
+    # The simulators differ several-fold: three repetitions suffice.
+    n_sim = 5 if args.quick else 40
+    cases = {"ours": partial(case_sim_ours, n_sim)}
     if karabo_bridge is not None:
-        cases["ref"] = lambda: case_sim_reference(n_sim)
-    results["simulator AGIPD module raw random"] = {"trains": n_sim, "trains_per_s": median_rates(cases, repeats)}
+        cases["ref"] = partial(case_sim_reference, n_sim)
+    results["simulator AGIPD module raw random"] = {
+        "trains": n_sim, "trains_per_s": summarize(interleaved(cases, min(repeats, 3)), (("ours", "ref"),))}
     results["targets"] = targets(results)
     return results
 
@@ -454,16 +510,21 @@ def measure(args: argparse.Namespace) -> dict:
 def targets(results: dict) -> list[dict]:
     """Every target of the issue with its measured value, verdict and the line that prints it.
 
-    Ratios print as ``ratio FIGURE: COMPARED = VALUEx (target >= Tx) PASS``, absolute figures as
-    ``check FIGURE < T UNIT: VALUE UNIT PASS`` (the formats ``python -m benchmarks`` collects).
+    Ratios print as ``ratio FIGURE: COMPARED = VALUEx (target >= Tx; ...) PASS``, absolute figures as
+    ``check FIGURE < T UNIT: VALUE UNIT PASS`` (the formats ``python -m benchmarks`` collects).  A
+    ratio is the median of the ratios within repetitions; its interquartile range follows the target.
     """
     out = []
 
-    def ratio(figure: str, compared: str, value: float | None, limit: float) -> None:
-        result = "n/a" if value is None else "PASS" if value >= limit else "FAIL"
+    def ratio(figure: str, compared: str, summary: dict | None, limit: float | None) -> None:
+        value = summary and summary["median"]
+        result = "n/a" if value is None else "" if limit is None else "PASS" if value >= limit else "FAIL"
         shown = "n/a" if value is None else f"{value:.2f}x"
-        out.append({"name": f"{figure}: {compared}", "value": value, "target": f">= {limit}x", "result": result,
-                    "line": f"ratio {figure}: {compared} = {shown} (target >= {limit}x) {result}"})
+        runs = f"{len(summary['runs'])} repetitions, IQR {summary['q1']:.2f}-{summary['q3']:.2f}x" if summary else ""
+        line = (f"ratio {figure}: {compared} = {shown} ({runs}; no target: the path has two hops)" if limit is None
+                else f"ratio {figure}: {compared} = {shown} (target >= {limit}x; {runs}) {result}")
+        out.append({"name": f"{figure}: {compared}", "value": value, "target": "" if limit is None else f">= {limit}x",
+                    "result": result, "line": line})
 
     def check(figure: str, value: float, limit: float, unit: str) -> None:
         result = "PASS" if value < limit else "FAIL"
@@ -471,17 +532,14 @@ def targets(results: dict) -> list[dict]:
                     "line": f"check {figure} < {limit} {unit}: {value:.3f} {unit} {result}"})
 
     for label, res in results["sizes"].items():
-        for pattern, rates in res["trains_per_s"].items():
-            ref = rates.get("ref->ref")
-            ratio(f"{label} {pattern}", "ours->ours/zmq", rates["ours->ours"] / rates["zmq"], 0.9)
-            ratio(f"{label} {pattern}", "ours->ours/ref->ref", ref and rates["ours->ours"] / ref, 1.0)
-            ratio(f"{label} {pattern}", "ours->ref/ref->ref", ref and rates["ours->ref"] / ref, 1.0)
-        pipe = res["pipeline"]
-        ratio(f"{label} pipeline->bridge->client", "pipeline/zmq relay", pipe["pipeline"] / pipe["zmq relay"], 0.8)
-        out.append({"name": f"{label} pipeline->bridge->client: pipeline/zmq PUSH (one hop, no target)",
-                    "value": pipe["pipeline"] / pipe["zmq PUSH"], "target": "", "result": "",
-                    "line": f"ratio {label} pipeline->bridge->client: pipeline/zmq PUSH one hop = "
-                            f"{pipe['pipeline'] / pipe['zmq PUSH']:.2f}x (no target: the path has two hops)"})
+        for pattern, summary in res["transfer"].items():
+            ratios = summary["ratios"]
+            ratio(f"{label} {pattern}", "ours->ours/zmq", ratios["ours->ours/zmq"], 0.9)
+            ratio(f"{label} {pattern}", "ours->ours/ref->ref", ratios.get("ours->ours/ref->ref"), 1.0)
+            ratio(f"{label} {pattern}", "ours->ref/ref->ref", ratios.get("ours->ref/ref->ref"), 1.0)
+        pipe = res["pipeline"]["ratios"]
+        ratio(f"{label} pipeline->bridge->client", "pipeline/zmq relay", pipe["pipeline/zmq relay"], 0.8)
+        ratio(f"{label} pipeline->bridge->client", "pipeline/zmq PUSH one hop", pipe["pipeline/zmq PUSH"], None)
         verdict = "PASS" if res["pipeline_no_copy"] else "FAIL"
         out.append({"name": f"{label} pipeline path without array copy", "value": res["pipeline_no_copy"],
                     "target": "True", "result": verdict,
@@ -493,21 +551,28 @@ def targets(results: dict) -> list[dict]:
     check("small train server-added latency p99", small["latency"]["p99"] * 1e3, 1.0, "ms")
     check("small train client decode per train", small["decode"]["ours"] * 1e3, 0.1, "ms")
     cpu = results.get("cpu_s_per_gb")
-    ratio("server CPU per GB", "ref/ours", cpu and cpu["ref"] / cpu["ours"], 1.0)
-    sim = results["simulator AGIPD module raw random"]["trains_per_s"]
-    ratio("simulator trains/s", "ours/ref", sim["ours"] / sim["ref"] if "ref" in sim else None, 3.0)
+    ratio("server CPU per GB", "ref/ours", cpu and cpu["ratios"]["ref/ours"], 1.0)
+    sim = results["simulator AGIPD module raw random"]["trains_per_s"]["ratios"]
+    ratio("simulator trains/s", "ours/ref", sim.get("ours/ref"), 3.0)
     return out
 
 
+def _iqr(summary: dict, scale: float = 1.0, digits: int = 1) -> str:
+    return (f"{summary['median'] * scale:9.{digits}f} "
+            f"[{summary['q1'] * scale:.{digits}f}-{summary['q3'] * scale:.{digits}f}]")
+
+
 def report(results: dict) -> None:
-    print(f"load average: {' '.join(f'{x:.2f}' for x in results['load'])}")
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in results['load'])}; "
+          f"at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("figures: median [interquartile range] of interleaved repetitions")
     for label, res in results["sizes"].items():
-        print(f"\n{label} ({res['trains']} trains, {res['bytes'] / 1e6:.1f} MB/train)")
-        for pattern, rates in res["trains_per_s"].items():
-            for case, rate in rates.items():
-                print(f"  {pattern:4s} {case:12s} {rate:9.1f} trains/s {rate * res['bytes'] / 1e6:9.0f} MB/s")
-        for case, rate in res["pipeline"].items():
-            print(f"  {case:17s} {rate:9.1f} trains/s {rate * res['bytes'] / 1e6:9.0f} MB/s")
+        print(f"\n{label} ({res['repeats']} repetitions of {res['trains']} trains, {res['bytes'] / 1e6:.1f} MB/train)")
+        for pattern, summary in res["transfer"].items():
+            for case, rates in summary["cases"].items():
+                print(f"  {pattern:4s} {case:12s} {_iqr(rates)} trains/s {rates['median'] * res['bytes'] / 1e6:7.0f} MB/s")
+        for case, rates in res["pipeline"]["cases"].items():
+            print(f"  {case:17s} {_iqr(rates)} trains/s {rates['median'] * res['bytes'] / 1e6:7.0f} MB/s")
         lat, dec = res["latency"], res["decode"]
         print(f"  server-added latency p50 {lat['p50'] * 1e6:.0f} µs, p99 {lat['p99'] * 1e6:.0f} µs")
         print("  decode per train: " + ", ".join(f"{k} {v * 1e6:.1f} µs" for k, v in dec.items()))
@@ -516,10 +581,11 @@ def report(results: dict) -> None:
           f"p99 {small['latency']['p99'] * 1e6:.0f} µs; decode "
           + ", ".join(f"{k} {v * 1e6:.1f} µs" for k, v in small["decode"].items()))
     if "cpu_s_per_gb" in results:
-        print("server CPU per GB sent: " + ", ".join(f"{k} {v:.3f} s" for k, v in results["cpu_s_per_gb"].items()))
+        print("server CPU s per GB sent: " + ", ".join(f"{k} {_iqr(v, digits=3).strip()}"
+                                                       for k, v in results["cpu_s_per_gb"]["cases"].items()))
     sim = results["simulator AGIPD module raw random"]
-    print("simulators (random AGIPD module, REP): "
-          + ", ".join(f"{k} {v:.1f} trains/s" for k, v in sim["trains_per_s"].items()))
+    print("simulators (random AGIPD module, REP), trains/s: "
+          + ", ".join(f"{k} {_iqr(v).strip()}" for k, v in sim["trains_per_s"]["cases"].items()))
     print()
     for t in results["targets"]:
         print(t["line"])
@@ -536,7 +602,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke run: few trains, module-sized data only")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--repeats", type=int, default=3, help="runs per case (median reported; 1 with --quick)")
+    p.add_argument("--repeats", type=int, default=7,
+                   help="interleaved repetitions of each case, twice as many for module-sized transfers and the "
+                        "server CPU (medians reported; 1 with --quick)")
     args = p.parse_args()
     results = measure(args)
     if args.json:

@@ -2,9 +2,10 @@
 
 The producer calls ``put(data, metadata)`` (or ``put_frames`` for already encoded messages) and
 never waits for the network: when the queue is full the oldest train is dropped and counted.
-One sender thread owns the socket; it encodes with ``pykarabo_bridge.serialize`` (array parts
-are views of the producer's arrays, sent without copying), so arrays must not be modified after
-they were put.
+A sender thread sends the queued trains; a PUSH or PUB train put while nothing is queued nor
+being sent is sent by the caller itself, without blocking.  Trains are encoded with
+``pykarabo_bridge.serialize`` (array parts are views of the producer's arrays, sent without
+copying), so arrays must not be modified after they were put.
 """
 
 from __future__ import annotations
@@ -132,16 +133,58 @@ class BridgeServer:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the bridge server is stopped")
-            if block and len(self._queue) >= self.maxlen:
-                self._cond.wait_for(lambda: len(self._queue) < self.maxlen or self._stopping, timeout)
-            kept = True
-            while len(self._queue) >= self.maxlen:
+            # PUSH/PUB with nothing queued nor in flight: the caller sends the train itself,
+            # without blocking.  Handing it to the sender thread would cost a thread wake-up,
+            # which on a busy machine makes the tail of the latency (milliseconds at p99).
+            direct = self.sock != "REP" and not self._queue and not self._busy and self._thread.is_alive()
+            self.trains_put += 1
+            if direct:
+                self._busy = True
+            else:
+                kept = self._append(item, block, timeout)
+        return self._send_directly(item) if direct else kept
+
+    def _send_directly(self, item: _Queued) -> bool:
+        """Encode and send in the caller's thread; a PUSH socket without a ready peer leaves it to the sender thread.
+
+        Returns False if the train was dropped for newer ones put meanwhile.
+        """
+        try:
+            frames = item.frames or self._encode(item)
+        except (TypeError, ValueError) as exc:
+            log.error("bridge server: cannot encode a train, dropped: %s", exc)
+            self._finish(None, 0)
+            return True
+        try:
+            self._note_train_id(item)
+            if self._send(frames, item, wait=False):
+                return True
+        except BaseException:
+            self._finish(None, 0)     # the sender thread must not wait for this send forever
+            raise
+        with self._cond:
+            # Older than anything put meanwhile, so it goes first (or is the first dropped).
+            item.frames = frames
+            self._queue.appendleft(item)
+            kept = len(self._queue) <= self.maxlen
+            while len(self._queue) > self.maxlen:
                 self._queue.popleft()
                 self.trains_dropped += 1
-                kept = False
-            self._queue.append(item)
-            self.trains_put += 1
+            self._busy = False
             self._cond.notify_all()
+        return kept
+
+    def _append(self, item: _Queued, block: bool, timeout: float | None) -> bool:
+        """Queue ``item`` (the condition's lock held), dropping the oldest trains beyond ``maxlen``."""
+        if block and len(self._queue) >= self.maxlen:
+            self._cond.wait_for(lambda: len(self._queue) < self.maxlen or self._stopping, timeout)
+        kept = True
+        while len(self._queue) >= self.maxlen:
+            self._queue.popleft()
+            self.trains_dropped += 1
+            kept = False
+        self._queue.append(item)
+        self._cond.notify_all()
         return kept
 
     @property
@@ -188,6 +231,8 @@ class BridgeServer:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+            # A caller sending directly finishes before the socket is closed under it.
+            self._cond.wait_for(lambda: not self._busy, timeout)
         if self._thread.is_alive():
             self._thread.join(timeout)
         if not self._thread.is_alive():
@@ -259,7 +304,7 @@ class BridgeServer:
     def _take(self) -> _Queued | None:
         with self._cond:
             # Wait in slices so that stop() is noticed even with nothing to send.
-            while not self._queue:
+            while not self._queue or self._busy:     # busy: a caller is sending directly
                 if self._stopping:
                     return None
                 self._cond.wait(_POLL_MS / 1000)
@@ -280,22 +325,28 @@ class BridgeServer:
                 self.last_train_id = int(tid)
                 return
 
-    def _send(self, frames: Frames, item: _Queued) -> None:
+    def _send(self, frames: Frames, item: _Queued, wait: bool = True) -> bool:
+        """Hand the frames to ZeroMQ; False (nothing done) if a PUSH socket has no ready peer and not ``wait``."""
         flags = 0 if self.sock == "REP" else zmq.NOBLOCK
         while True:
-            if self.sock == "PUSH" and not self._socket.poll(_POLL_MS, zmq.POLLOUT):
+            if wait and self.sock == "PUSH" and not self._socket.poll(_POLL_MS, zmq.POLLOUT):
                 # No PULL peer ready: hold this train; put() drops from the queue meanwhile.
                 if self._stopping:
-                    return self._finish(None, 0)
+                    self._finish(None, 0)
+                    return True
                 continue
             try:
                 self._socket.send_multipart(frames, flags=flags, copy=False)
             except zmq.Again:
                 if self.sock == "PUB":
-                    return self._finish(None, 0)
+                    self._finish(None, 0)
+                    return True
+                if not wait:
+                    return False
                 continue
             break
         self._finish(item, sum(memoryview(f).nbytes for f in frames))
+        return True
 
     def _finish(self, item: _Queued | None, nbytes: int) -> None:
         with self._cond:

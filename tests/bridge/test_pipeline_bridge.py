@@ -150,9 +150,9 @@ def test_no_array_copy_from_pipeline_to_zeromq(outputs: list) -> None:
     with BridgeServer(0, "PUSH") as server, Client(server.endpoint, sock="PULL", timeout=5) as client:
         send = server._send
 
-        def spy(frames, item):
+        def spy(frames, *args, **kwargs):
             sent.append(list(frames))
-            send(frames, item)
+            return send(frames, *args, **kwargs)
         server._send = spy
         with connected([a], server):
             write(a, "DET/A:out", 9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -155,6 +156,35 @@ def test_slow_client_never_blocks_put() -> None:
         assert time.perf_counter() - t0 < 3.0
         assert server.trains_dropped > 250
         assert tids == sorted(tids) and tids[-1] >= 297
+
+
+def test_push_trains_put_before_a_peer_arrive_in_order() -> None:
+    """A train put when no PULL peer is there (sent directly, refused) still goes first, then the later ones."""
+    src = "X/Y/Z:out"
+    with BridgeServer(0, "PUSH", maxlen=5) as server:
+        for i in range(3):
+            server.put({src: {"a": np.arange(3)}}, {src: {"source": src, "timestamp.tid": i}})
+        with Client(server.endpoint, sock="PULL", timeout=5) as client:
+            got = [client.next()[1][src]["timestamp.tid"] for _ in range(3)]
+    assert got == [0, 1, 2] and server.trains_dropped == 0 and server.trains_sent == 3
+
+
+@pytest.mark.parametrize("sock", ["PUSH", "PUB"])
+def test_idle_server_sends_in_the_callers_thread(sock: str) -> None:
+    """With nothing queued, put() hands the train to ZeroMQ itself (no wait for the sender thread to wake)."""
+    threads: list = []
+    with BridgeServer(0, sock) as server, \
+            Client(server.endpoint, sock=CLIENT_SOCKETS[sock], timeout=0.3 if sock == "PUB" else 5) as client:
+        receive(client, server, sock)       # connected: no train is refused for want of a peer
+        assert server.drain(5)
+        send = server._send
+
+        def spy(frames, *args, **kwargs):
+            threads.append(threading.get_ident())
+            return send(frames, *args, **kwargs)
+        server._send = spy
+        receive(client, server, sock, tid=10_000_000_001)
+    assert threads and set(threads) == {threading.get_ident()}
 
 
 def test_blocking_put_waits_for_room() -> None:
