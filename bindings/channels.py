@@ -59,6 +59,14 @@ class ChannelMetaData:
     def getTimestamp(self) -> Timestamp:
         return self.timestamp
 
+    def __getitem__(self, key: str) -> Any:
+        """``meta["source"]``: Karabo 3 hands data handlers the metadata as a Hash ("source", "timestamp")."""
+        if key == "source":
+            return self.source
+        if key == "timestamp":
+            return True   # Karabo's Hash node; its attributes carry the time
+        raise KeyError(f"channel metadata have no {key!r}, only 'source' and 'timestamp'")
+
     def getAttributes(self, key: str) -> dict[str, int]:
         """``{"sec", "frac", "tid"}`` for ``key="timestamp"`` (Karabo's ``Timestamp.fromHashAttributes`` idiom)."""
         if key != "timestamp":

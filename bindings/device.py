@@ -9,7 +9,8 @@ per input, inputs in parallel).
 Writes are serialised by one device lock: ``set`` validates, merges and emits ``signalChanged``
 atomically, so concurrent writers never interleave.  Values are validated by the internal
 validator, which converts a Python ``int`` to the declared integer type if it fits (a UINT32
-property accepts ``5`` and refuses ``-1``); Karabo 3 refuses the INT32 and needs ``setAs``.
+property accepts ``5`` and refuses ``-1``), as real Karabo 3.1.2's bound ``set`` does too
+(tests/bound/test_interop_karabo_bound.py runs a device doing it on Karabo's bound server).
 ``writeChannel`` stays strict, as in Karabo 3.
 """
 

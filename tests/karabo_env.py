@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,29 @@ class PeerProcess:
         """Stop the peer."""
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
+
+
+def karaboHome(root: Path, group: str, module: str, classes: list[str]) -> Path:
+    """A ``$KARABO`` folder for a real Karabo server, with a ``site`` folder (to put on PYTHONPATH)
+    whose dist-info registers ``module:<class>`` for each of ``classes`` in the entry-point ``group``."""
+    (root / "var" / "data").mkdir(parents=True)   # Karabo's servers change into $KARABO/var/data
+    dist = root / "site" / f"{module}-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text(f"[{group}]\n" + "".join(f"{name} = {module}:{name}\n" for name in classes))
+    return root
+
+
+@contextlib.contextmanager
+def brokerPeer(python: str, script: Path, mode: str, brokerUrl: str, topic: str) -> Iterator[PeerProcess]:
+    """A :class:`PeerProcess` running ``script mode`` as a Karabo client on ``brokerUrl``/``topic``;
+    killed at the end if it does not stop by itself."""
+    peer = PeerProcess(python, script, mode, env=dict(os.environ, KARABO_BROKER=brokerUrl, KARABO_BROKER_TOPIC=topic))
+    try:
+        yield peer
+    finally:
+        try:
+            peer.close()
+        except subprocess.TimeoutExpired:
+            peer.proc.kill()
+            peer.proc.wait()

@@ -11,6 +11,7 @@ import pytest
 from pykarabo.bound import startDevice
 from pykarabo.net.broker.embedded import privateEmbeddedUrl
 from pykarabo.net.broker.threads import ThreadedSignalSlotable
+from tests.messaging.conftest import rabbitmq  # noqa: F401  (the session's RabbitMQ, for the interop tests)
 
 T = 10.0   # seconds any reply may take
 _ids = itertools.count()

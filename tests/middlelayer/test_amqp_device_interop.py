@@ -20,7 +20,7 @@ from pykarabo.middlelayer import (State, call, configureClient, connectDevice, e
 from pykarabo.middlelayer.proxy import stopClient
 from pykarabo.middlelayer.synchronization import eventLoop
 from pykarabo.signalslot import RemoteError
-from tests.karabo_env import REPO, PeerProcess, require_karabo_python
+from tests.karabo_env import REPO, brokerPeer, karaboHome, require_karabo_python
 from tests.polling import pollUntil
 
 pytestmark = pytest.mark.karabo
@@ -98,13 +98,8 @@ def ourServer(rabbitmq, client, tmp_path_factory):
 @pytest.fixture(scope="module")
 def mdlServer(karabo, rabbitmq, client, tmp_path_factory):
     """Karabo's middlelayer server in a subprocess, finding the Greeter class through an entry point."""
-    home = tmp_path_factory.mktemp("karabo")
-    (home / "var" / "data").mkdir(parents=True)   # the server changes into $KARABO/var/data
-    dist = home / "site" / "interop_peer-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: interop-peer\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[karabo.middlelayer_device]\n" + "".join(
-        f"{name} = mdl_device_peer:{name}\n" for name in ("Greeter", "RealCamera", "Sink")))
+    home = karaboHome(tmp_path_factory.mktemp("karabo"), "karabo.middlelayer_device", "mdl_device_peer",
+                      ["Greeter", "RealCamera", "Sink"])
     env = dict(os.environ, KARABO=str(home), KARABO_BROKER=rabbitmq.url, KARABO_BROKER_TOPIC=TOPIC,
                PYTHONPATH=os.pathsep.join([str(home / "site"), str(PEER.parent)]))
     init = {GREETER: {"classId": "Greeter", "name": "pykarabo"},
@@ -127,16 +122,8 @@ def mdlServer(karabo, rabbitmq, client, tmp_path_factory):
 @pytest.fixture(scope="module")
 def mdlClient(karabo, rabbitmq):
     """A real middlelayer client (DeviceClientBase) on the test topic."""
-    peer = PeerProcess(karabo, PEER, "mdl_interop_client",
-                       env=dict(os.environ, KARABO_BROKER=rabbitmq.url, KARABO_BROKER_TOPIC=TOPIC))
-    try:
+    with brokerPeer(karabo, PEER, "mdl_interop_client", rabbitmq.url, TOPIC) as peer:
         yield peer
-    finally:
-        try:
-            peer.close()
-        except subprocess.TimeoutExpired:
-            peer.proc.kill()
-            peer.proc.wait()
 
 
 def test_karabo_client_drives_a_device_on_our_server(mdlClient, ourServer):
