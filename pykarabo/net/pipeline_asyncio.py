@@ -19,7 +19,7 @@ from pykarabo._core.pipeline import (DEFAULT_MAX_QUEUE_LENGTH, END_OF_STREAM, Bu
                                      OutputCore, carryOut)
 from pykarabo.errors import KaraboTimeoutError
 from pykarabo.net import connectionInfo, defaultInputId, parseOutputAddress
-from pykarabo.net.pipeline_threads import gatherViews, sendNow, sendViews
+from pykarabo.net.gather import gatherViews, sendNow, sendViews
 
 log = logging.getLogger(__name__)
 

@@ -131,9 +131,9 @@ def test_threads_local_shared_inputs_split_the_items():
 
 
 def test_threads_local_info_for_an_output_elsewhere_falls_back_to_tcp():
-    from pykarabo.net import pipeline_threads
+    from pykarabo.net.pipeline_threads import output
     with OutputChannel() as out:
-        del pipeline_threads._localOutputs[out.port]      # as if it lived in another process
+        del output._localOutputs[out.port]      # as if it lived in another process
         with InputChannel([localInfo(out)], onSlowness="wait") as inp:
             out.waitForInputs(1, timeout=T)
             got, th = collect(inp)
