@@ -7,28 +7,18 @@ reading or more inputs connect; closing, timeouts and lost inputs behave as with
 import threading
 import time
 
-import numpy as np
 import pytest
 
-from pykarabo import Hash
 from pykarabo.errors import KaraboTimeoutError
 from pykarabo.pipeline import END_OF_STREAM, InputChannel, OutputChannel
+from tests.pipeline.test_handlers import item
+from tests.polling import pollUntil
 
 T = 10.0
 
 
-def item(tid: int) -> Hash:
-    h = Hash()
-    h["image"] = np.full(100, tid % 256, np.uint8)
-    h["trainId"] = tid
-    return h
-
-
 def until(predicate, timeout: float = T) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    assert pollUntil(predicate, timeout, interval=0.01)
 
 
 class Consumer:
