@@ -6,11 +6,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.polling import pollUntil
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,3 +92,31 @@ def brokerPeer(python: str, script: Path, mode: str, brokerUrl: str, topic: str)
         except subprocess.TimeoutExpired:
             peer.proc.kill()
             peer.proc.wait()
+
+
+@contextlib.contextmanager
+def serverProcess(command: list[str], logDir: Path, env: dict, ready: Callable[[], bool], timeout: float,
+                  cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+    """A device server process (Karabo's or ours) logging to ``logDir/server.log``; fails the test
+    with the log's end unless ``ready()`` holds within ``timeout`` s.  Stopped by SIGTERM, then its
+    whole session (a bound server's device processes too) by SIGKILL if anything lingers."""
+    with open(logDir / "server.log", "w+") as log:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            if not pollUntil(ready, timeout):
+                log.seek(0)
+                pytest.fail(f"{command[:4]}... not ready within {timeout} s: {log.read()[-3000:]}")
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()

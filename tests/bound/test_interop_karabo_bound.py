@@ -8,7 +8,6 @@ of interop_devices.py built on ``karabo.bound``; this process runs the same clas
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from pykarabo.bound import Hash, Types, startDevice
 from pykarabo.errors import KaraboTimeoutError
 from pykarabo.signalslot import RemoteError
 from tests.bound.interop_devices import deviceClasses, trainData
-from tests.karabo_env import brokerPeer, karaboHome, require_karabo_python
+from tests.karabo_env import brokerPeer, karaboHome, require_karabo_python, serverProcess
 from tests.polling import pollUntil
 
 pytestmark = pytest.mark.karabo
@@ -77,21 +76,6 @@ def ours(karabo, rabbitmq):
         source.slotKillDevice()
 
 
-def _stopServer(proc: subprocess.Popen) -> None:
-    """SIGTERM (the server kills its device processes), then SIGKILL to its whole session if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)   # the device processes are in the server's session
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
 def _config(device, deviceId: str, timeout: float = T) -> Hash:
     """The configuration of ``deviceId``, asked by our device ``device``."""
     config, replyId = device.request(deviceId, "slotGetConfiguration").waitForReply(int(timeout * 1000))
@@ -111,27 +95,20 @@ def realServer(karabo, rabbitmq, ours, tmp_path_factory):
             REAL_SINK: {"classId": "InteropSink",
                         "input": {"connectedOutputChannels": [f"{OUR_SOURCE}:output"], "onSlowness": "wait"}}}
     main = "from karabo.bound.device_server import main; main()"
-    with open(home / "server.log", "w+") as log:
-        proc = subprocess.Popen([karabo, "-c", main, f"serverId={REAL_SERVER}",
-                                 "deviceClasses=InteropSource,InteropSink", f"init={json.dumps(init)}"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            def connected() -> bool:
-                try:
-                    table = _config(sink, REAL_SOURCE, timeout=2.0)["output.connections"]
-                except KaraboTimeoutError:   # not up yet
-                    return False
-                return [row["remoteId"] for row in table] == [f"{OUR_SINK}:input"]
 
-            # both directions connected: Karabo's output knows our input, our output knows Karabo's input
-            if not _until(connected):
-                log.seek(0)
-                pytest.fail(f"Karabo's bound devices did not come up and connect: {log.read()[-3000:]}")
-            sink.waitInputsConnected(T)
-            source.waitForInputs("output", 1, T)
-            yield proc
-        finally:
-            _stopServer(proc)
+    def connected() -> bool:
+        # both directions: Karabo's output knows our input, our output knows Karabo's input
+        try:
+            table = _config(sink, REAL_SOURCE, timeout=2.0)["output.connections"]
+        except KaraboTimeoutError:   # not up yet
+            return False
+        return [row["remoteId"] for row in table] == [f"{OUR_SINK}:input"]
+
+    args = [f"serverId={REAL_SERVER}", "deviceClasses=InteropSource,InteropSink", f"init={json.dumps(init)}"]
+    with serverProcess([karabo, "-c", main, *args], home, env, connected, T) as proc:
+        sink.waitInputsConnected(T)
+        source.waitForInputs("output", 1, T)
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ our middlelayer client drives a device on Karabo's ``MiddleLayerDeviceServer``, 
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pykarabo.middlelayer import (State, call, configureClient, connectDevice, e
 from pykarabo.middlelayer.proxy import stopClient
 from pykarabo.middlelayer.synchronization import eventLoop
 from pykarabo.signalslot import RemoteError
-from tests.karabo_env import REPO, brokerPeer, karaboHome, require_karabo_python
+from tests.karabo_env import REPO, brokerPeer, karaboHome, require_karabo_python, serverProcess
 from tests.polling import pollUntil
 
 pytestmark = pytest.mark.karabo
@@ -33,17 +32,6 @@ MOTOR, GREETER = "OUR/MOTOR/1", "MDL/GREETER/1"
 MDL_CAMERA, MDL_SINK = "MDL/CAM/1", "MDL/SINK/1"
 OUR_CAMERA, OUR_AVERAGER, OUR_MACRO = "OUR/CAM/1", "OUR/AVG/1", "OUR/ACQ/1"
 T = 30.0
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM (a server's orderly shutdown), SIGKILL if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _until(condition) -> bool:
@@ -80,19 +68,11 @@ def ourServer(rabbitmq, client, tmp_path_factory):
                            "input.onSlowness": "wait"},
             OUR_MACRO: {"classId": "AcquisitionMacro", "cameraId": MDL_CAMERA, "averagerId": OUR_AVERAGER,
                         "frames": 4}}
-    with open(tmp_path_factory.mktemp("ours") / "server.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "pykarabo", "server", "--broker", rabbitmq.url, "--topic",
-                                 TOPIC, "--plugins", "examples.motor,examples.imaging", "--id", OUR_SERVER,
-                                 "--init", json.dumps(init)],
-                                cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            if not _until(lambda: MOTOR in getDevices()):
-                log.seek(0)
-                pytest.fail(f"our server did not bring up {MOTOR}: {log.read()[-2000:]}")
-            yield proc
-        finally:
-            _stop(proc)
+    command = [sys.executable, "-m", "pykarabo", "server", "--broker", rabbitmq.url, "--topic", TOPIC,
+               "--plugins", "examples.motor,examples.imaging", "--id", OUR_SERVER, "--init", json.dumps(init)]
+    with serverProcess(command, tmp_path_factory.mktemp("ours"), dict(os.environ, PYTHONPATH=str(REPO)),
+                       lambda: MOTOR in getDevices(), T, cwd=REPO) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +87,10 @@ def mdlServer(karabo, rabbitmq, client, tmp_path_factory):
             MDL_SINK: {"classId": "Sink", "sourceId": OUR_CAMERA,
                        "input": {"connectedOutputChannels": [f"{OUR_CAMERA}:output"]}}}
     main = "import sys; from karabo.middlelayer.device_server import MiddleLayerDeviceServer as S; sys.exit(S.main())"
-    with open(home / "server.log", "w+") as log:
-        proc = subprocess.Popen([karabo, "-c", main, f"serverId={MDL_SERVER}", "deviceClasses=Greeter,RealCamera,Sink",
-                                 f"init={json.dumps(init)}"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            if not _until(lambda: {GREETER, MDL_CAMERA, MDL_SINK} <= set(getDevices())):
-                log.seek(0)
-                pytest.fail(f"Karabo's middlelayer server did not bring up {GREETER}: {log.read()[-2000:]}")
-            yield proc
-        finally:
-            _stop(proc)
+    args = [f"serverId={MDL_SERVER}", "deviceClasses=Greeter,RealCamera,Sink", f"init={json.dumps(init)}"]
+    with serverProcess([karabo, "-c", main, *args], home, env,
+                       lambda: {GREETER, MDL_CAMERA, MDL_SINK} <= set(getDevices()), T) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
