@@ -171,7 +171,12 @@ def test_push_trains_put_before_a_peer_arrive_in_order() -> None:
 
 @pytest.mark.parametrize("sock", ["PUSH", "PUB"])
 def test_idle_server_sends_in_the_callers_thread(sock: str) -> None:
-    """With nothing queued, put() hands the train to ZeroMQ itself (no wait for the sender thread to wake)."""
+    """With nothing queued, put() hands the train to ZeroMQ itself (no wait for the sender thread to wake).
+
+    A PUSH socket may still refuse it for a moment after the client took the previous train (the
+    pipe's credit comes back asynchronously); the sender thread then sends it, so there only the
+    first attempt is the caller's for sure.
+    """
     threads: list = []
     with BridgeServer(0, sock) as server, \
             Client(server.endpoint, sock=CLIENT_SOCKETS[sock], timeout=0.3 if sock == "PUB" else 5) as client:
@@ -184,7 +189,9 @@ def test_idle_server_sends_in_the_callers_thread(sock: str) -> None:
             return send(frames, *args, **kwargs)
         server._send = spy
         receive(client, server, sock, tid=10_000_000_001)
-    assert threads and set(threads) == {threading.get_ident()}
+    assert threads and threads[0] == threading.get_ident()
+    if sock == "PUB":       # PUB never refuses (it drops for slow subscribers): only the caller sent
+        assert set(threads) == {threading.get_ident()}
 
 
 def test_blocking_put_waits_for_room() -> None:
