@@ -43,6 +43,16 @@ def produce(out: OutputChannel, tids) -> None:
         out.update(timeout=T)
 
 
+def blockedWhileLent(out: OutputChannel) -> Consumer:
+    """A consumer of ``out`` whose handler now blocks, after the producer began reading its requests."""
+    c = Consumer(out, queueCapacity=1)
+    out.waitForInputs(1, timeout=T)
+    produce(out, range(50))
+    assert out._borrowed is not None
+    c.gate.clear()                                   # the handler blocks: the output must wait
+    return c
+
+
 def test_producer_reads_while_it_produces_and_gives_the_socket_back():
     with OutputChannel() as out:
         c = Consumer(out)
@@ -60,11 +70,7 @@ def test_producer_reads_while_it_produces_and_gives_the_socket_back():
 
 def test_input_lost_while_the_producer_reads():
     with OutputChannel() as out:
-        c = Consumer(out, queueCapacity=1)
-        out.waitForInputs(1, timeout=T)
-        produce(out, range(50))
-        assert out._borrowed is not None
-        c.gate.clear()                               # the handler blocks: the output must wait
+        c = blockedWhileLent(out)
         threading.Timer(0.5, c.inp.close).start()
         t0 = time.monotonic()
         produce(out, range(50, 60))                  # returns once the input is gone
@@ -75,11 +81,7 @@ def test_input_lost_while_the_producer_reads():
 
 def test_update_times_out_and_close_unblocks_while_the_producer_reads():
     with OutputChannel() as out:
-        c = Consumer(out, queueCapacity=1)
-        out.waitForInputs(1, timeout=T)
-        produce(out, range(50))
-        assert out._borrowed is not None
-        c.gate.clear()
+        c = blockedWhileLent(out)
         t0 = time.monotonic()
         with pytest.raises(KaraboTimeoutError):
             for t in range(50, 60):
