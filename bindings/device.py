@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 from pykarabo import Hash, Types
 from pykarabo.alarms import AlarmCondition
-from pykarabo.allocator import keepFreedBlocks
 from pykarabo.device import DeviceCore, instanceStatus
 from pykarabo.errors import KaraboError
 from pykarabo.net.broker.threads import Requestor, ThreadedSignalSlotable
@@ -30,6 +29,7 @@ from pykarabo.schema import Schema
 from pykarabo.signalslot import SlotCall
 from pykarabo.states import State
 from pykarabo.timestamp import Timestamp
+from pykarabo_bridge.memory import keep_freed_blocks
 
 from .channels import BoundInput, BoundOutput, isLocalRequest
 from .schema import KARABO_CLASSINFO, baseParameters, classSchema
@@ -415,7 +415,7 @@ class PythonDevice:
                       connectTimeout: float = 10.0) -> None:
         """Go online, open the channels, run the initial functions; a failing one kills the device."""
         self._server = server
-        keepFreedBlocks()       # handlers make large arrays per train: see pykarabo.allocator
+        keep_freed_blocks()     # handlers make large arrays per train: see pykarabo_bridge.memory
         interval = int(self._core.get("heartbeatInterval", 30))
         self._ss = ss = _DeviceSignalSlotable(self._core.deviceId, self._core.instanceInfo(), broker=broker,
                                               topic=topic, heartbeatInterval=interval)

@@ -30,6 +30,7 @@ class AsyncClient(ClientBase):
         server_public_key: Key = None,
         public_key: Key = None,
         secret_key: Key = None,
+        reuse_memory: bool = True,
     ) -> None:
         if context is None:
             ctx, own = zmq.asyncio.Context(), True
@@ -39,7 +40,16 @@ class AsyncClient(ClientBase):
             # A plain context is wrapped so its sockets get awaitable methods.
             ctx, own = zmq.asyncio.Context.shadow(context), False
         super().__init__(
-            endpoint, sock, ser, timeout, ctx, own, server_public_key, public_key, secret_key
+            endpoint,
+            sock,
+            ser,
+            timeout,
+            ctx,
+            own,
+            server_public_key,
+            public_key,
+            secret_key,
+            reuse_memory,
         )
 
     async def next(self) -> Train:
