@@ -49,7 +49,10 @@ class _InputConnection:
             for part in parts:              # a hello or an update: one small buffer
                 self.sock.sendall(part)
         except OSError as e:
-            log.warning("input %s: sending to output %d failed: %s", self.channel.instanceId, self.key, e)
+            # A reset or broken pipe means the output left, which the reader thread reports as the
+            # connection's loss; anything else is unexpected.
+            level = logging.INFO if isinstance(e, ConnectionError) else logging.WARNING
+            log.log(level, "input %s: sending to output %d failed: %s", self.channel.instanceId, self.key, e)
             self.abort()
 
     def abort(self) -> None:
