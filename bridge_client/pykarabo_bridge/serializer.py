@@ -172,31 +172,54 @@ def deserialize(msg: Sequence[Frame]) -> tuple[dict[str, dict], dict[str, dict]]
     data: dict[str, dict] = {}
     meta: dict[str, dict] = {}
     for index in range(0, nframes - 1, 2):
-        header = _unpack_map(msg[index], index, "header")
-        try:
-            source, content = header["source"], header["content"]
-        except KeyError as exc:
-            raise DecodeError(index, f"header has no {exc.args[0]!r} key") from None
-        if type(source) is not str:
-            raise DecodeError(index, f"source name {source!r} is not a string")
-        if content == "msgpack":
-            values = _unpack_map(msg[index + 1], index + 1, "payload")
-            if source in data:
-                data[source].update(values)
-            else:
-                data[source] = values
-            meta[source] = header.get("metadata", {})
-            if type(meta[source]) is not dict:
-                raise DecodeError(index, "header 'metadata' is not a map")
-        elif content in _ARRAY_CONTENTS:
-            # Lenient: an array part may precede its source's msgpack part,
-            # and the legacy 'ImageData' kind is read like 'array'.
-            path, array = _decode_array(header, msg[index + 1], index)
-            data.setdefault(source, {})[path] = array
-            meta.setdefault(source, {})
-        else:
-            raise DecodeError(index, f"unknown content type {content!r}")
+        raw = _msgpack_input(msg[index])
+        array = _array_headers.get(raw) if type(raw) is bytes else None
+        if array is None:
+            header = _unpack(raw, index, "header")
+            if type(header) is not dict:
+                kind = type(header).__name__
+                raise DecodeError(index, f"header is a msgpack {kind}, expected a map")
+            try:
+                source, content = header["source"], header["content"]
+            except KeyError as exc:
+                raise DecodeError(index, f"header has no {exc.args[0]!r} key") from None
+            if type(source) is not str:
+                raise DecodeError(index, f"source name {source!r} is not a string")
+            if content == "msgpack":
+                values = _unpack_map(msg[index + 1], index + 1, "payload")
+                if source in data:
+                    data[source].update(values)
+                else:
+                    data[source] = values
+                meta[source] = header.get("metadata", {})
+                if type(meta[source]) is not dict:
+                    raise DecodeError(index, "header 'metadata' is not a map")
+                continue
+            if content not in _ARRAY_CONTENTS:
+                raise DecodeError(index, f"unknown content type {content!r}")
+            array = _array_header(source, header, index)
+            if type(raw) is bytes:
+                _remember(raw, array)
+        # Lenient: an array part may precede its source's msgpack part,
+        # and the legacy 'ImageData' kind is read like 'array'.
+        source, path = array[0], array[1]
+        data.setdefault(source, {})[path] = _view(msg[index + 1], index + 1, array)
+        meta.setdefault(source, {})
     return data, meta
+
+
+# Array headers repeat from train to train (the same source, path, dtype and shape), so the
+# checked result of each is kept by its bytes: the next train's header is then a dict lookup
+# instead of msgpack and the checks (about half of decoding a train with a few arrays).
+_ARRAY_HEADERS_KEPT = 1024
+ArrayHeader = tuple[str, str, np.dtype, tuple[int, ...], int]  # source, path, dtype, shape, bytes
+_array_headers: dict[bytes, ArrayHeader] = {}
+
+
+def _remember(raw: bytes, array: ArrayHeader) -> None:
+    if len(_array_headers) >= _ARRAY_HEADERS_KEPT:
+        _array_headers.clear()  # a stream of ever new headers: start afresh rather than grow
+    _array_headers[raw] = array
 
 
 @functools.lru_cache(maxsize=256)
@@ -207,8 +230,8 @@ def _received_dtype(name: str) -> np.dtype:
     return dtype
 
 
-def _decode_array(header: dict, frame: Frame, index: int) -> tuple[str, np.ndarray]:
-    """The path and an array viewing the payload frame, checked against its header."""
+def _array_header(source: str, header: dict, index: int) -> ArrayHeader:
+    """Check an array part's header; return what an array of its payload needs."""
     try:
         path, name, shape = header["path"], header["dtype"], header["shape"]
     except KeyError:
@@ -223,14 +246,19 @@ def _decode_array(header: dict, frame: Frame, index: int) -> tuple[str, np.ndarr
     # type() rather than isinstance: bool is an int subclass, and msgpack makes exact ints.
     if type(shape) not in (list, tuple) or not set(map(type, shape)) <= {int} or min(shape, default=0) < 0:
         raise DecodeError(index, f"shape {shape!r} is not a list of non-negative integers")
+    return source, path, dtype, tuple(shape), math.prod(shape) * dtype.itemsize
+
+
+def _view(frame: Frame, index: int, array: ArrayHeader) -> np.ndarray:
+    """An array viewing the payload frame at ``index``, which must hold exactly its bytes."""
+    _, path, dtype, shape, nbytes = array
     payload = _as_buffer(frame)
-    expected = math.prod(shape) * dtype.itemsize
-    if payload.nbytes != expected:
+    if payload.nbytes != nbytes:
         raise DecodeError(
-            index + 1,
-            f"array {path!r} has {payload.nbytes} bytes, shape {list(shape)} of {dtype} needs {expected}",
+            index,
+            f"array {path!r} has {payload.nbytes} bytes, shape {list(shape)} of {dtype} needs {nbytes}",
         )
-    return path, np.frombuffer(payload, dtype=dtype).reshape(shape)
+    return np.frombuffer(payload, dtype=dtype).reshape(shape)
 
 
 def _deserialize_v1(buf: memoryview) -> tuple[dict[str, dict], dict[str, dict]]:

@@ -297,6 +297,27 @@ def test_malformed_messages(frames: list[bytes], match: str) -> None:
     assert info.value.frame == int(match.split()[1].rstrip(":"))
 
 
+def test_a_repeated_array_header_is_decoded_once_but_every_payload_is_checked() -> None:
+    from pykarabo_bridge import serializer
+
+    header = array_header(path="repeated")
+    first = deserialize(MSGPACK_PAIR + [header, ARRAY])[0][SRC]["repeated"]
+    assert header in serializer._array_headers
+    again = deserialize([zmq.Frame(f) for f in MSGPACK_PAIR + [header, ARRAY]])[0][SRC]["repeated"]
+    assert again.tolist() == first.tolist() == [0, 1, 2]
+    message = r"frame 3: array 'repeated' has 4 bytes, shape \[3\] of uint16 needs 6"
+    with pytest.raises(DecodeError, match=message):
+        deserialize(MSGPACK_PAIR + [header, ARRAY[:4]])
+
+
+def test_the_kept_array_headers_stay_bounded() -> None:
+    from pykarabo_bridge import serializer
+
+    for i in range(serializer._ARRAY_HEADERS_KEPT + 100):
+        deserialize(MSGPACK_PAIR + [array_header(path=f"p{i}"), ARRAY])
+        assert len(serializer._array_headers) <= serializer._ARRAY_HEADERS_KEPT
+
+
 @st.composite
 def mutated_messages(draw: st.DrawFn) -> list[bytes]:
     """A valid message (either protocol) with frames truncated, bytes flipped, frames dropped or swapped."""
