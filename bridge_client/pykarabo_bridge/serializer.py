@@ -175,10 +175,7 @@ def deserialize(msg: Sequence[Frame]) -> tuple[dict[str, dict], dict[str, dict]]
         raw = _msgpack_input(msg[index])
         array = _array_headers.get(raw) if type(raw) is bytes else None
         if array is None:
-            header = _unpack(raw, index, "header")
-            if type(header) is not dict:
-                kind = type(header).__name__
-                raise DecodeError(index, f"header is a msgpack {kind}, expected a map")
+            header = _unpack_map(raw, index, "header")
             try:
                 source, content = header["source"], header["content"]
             except KeyError as exc:
