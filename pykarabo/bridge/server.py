@@ -5,7 +5,7 @@ never waits for the network: when the queue is full the oldest train is dropped 
 A sender thread sends the queued trains; a PUSH or PUB train put while nothing is queued nor
 being sent is sent by the caller itself, without blocking.  Trains are encoded with
 ``pykarabo_bridge.serialize`` (array parts are views of the producer's arrays, sent without
-copying), so arrays must not be modified after they were put.
+copying, see ``pykarabo._core.zmqsend``), so arrays must not be modified after they were put.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 
 import zmq
 from pykarabo_bridge import PROTOCOL_VERSIONS, serialize
+
+from pykarabo._core import zmqsend
 
 __all__ = ["BridgeServer", "SOCKET_TYPES"]
 
@@ -93,6 +95,7 @@ class BridgeServer:
                 self._context.term()
             raise
         self.endpoint: str = self._socket.last_endpoint.decode()
+        self._zero_copy = zmqsend.ZeroCopySender(self._socket) if zmqsend.AVAILABLE else None
         self._cond = threading.Condition()
         self._queue: collections.deque = collections.deque()
         self._busy = False      # the sender holds a train it has not finished sending
@@ -238,7 +241,9 @@ class BridgeServer:
         if not self._thread.is_alive():
             self._socket.close(linger=int(linger * 1000))
             if self._own_context:
-                self._context.term()
+                self._context.term()      # ZeroMQ has let go of every frame now
+            if self._zero_copy is not None:
+                self._zero_copy.reclaim()
         else:
             log.warning("bridge server thread on %s did not stop within %.1f s", self.endpoint, timeout)
 
@@ -327,7 +332,9 @@ class BridgeServer:
 
     def _send(self, frames: Frames, item: _Queued, wait: bool = True) -> bool:
         """Hand the frames to ZeroMQ; False (nothing done) if a PUSH socket has no ready peer and not ``wait``."""
-        flags = 0 if self.sock == "REP" else zmq.NOBLOCK
+        # Never blocks: a REP reply is dropped by ZeroMQ if the requester's queue is full, a
+        # PUSH without a ready peer waits in poll() below, PUB drops for slow subscribers.
+        flags = zmq.NOBLOCK
         while True:
             if wait and self.sock == "PUSH" and not self._socket.poll(_POLL_MS, zmq.POLLOUT):
                 # No PULL peer ready: hold this train; put() drops from the queue meanwhile.
@@ -336,7 +343,10 @@ class BridgeServer:
                     return True
                 continue
             try:
-                self._socket.send_multipart(frames, flags=flags, copy=False)
+                if self._zero_copy is not None:
+                    self._zero_copy.send_multipart(frames, flags)
+                else:
+                    self._socket.send_multipart(frames, flags=flags, copy=False)
             except zmq.Again:
                 if self.sock == "PUB":
                     self._finish(None, 0)
