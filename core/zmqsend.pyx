@@ -145,11 +145,15 @@ cdef class ZeroCopySender:
 
     def reclaim(self) -> None:
         """Let go of the buffers of the frames ZeroMQ has finished with."""
-        global _orphans
+        cdef Py_ssize_t n = len(_orphans)
         if self._held:
             self._held = [held for held in self._held if not (<_Held>held).release()]
-        if _orphans:
-            _orphans = [held for held in _orphans if not (<_Held>held).release()]
+        if n:
+            # In place, and only the first n: a sender dropped meanwhile (garbage collection can
+            # run in the middle of this) appends its frames behind them.
+            kept = [held for held in _orphans[:n] if not (<_Held>held).release()]
+            del _orphans[:n]
+            _orphans[:0] = kept
 
     def __dealloc__(self):
         if self._held:
