@@ -5,7 +5,7 @@
 callback that ZeroMQ's I/O thread calls once the frame is sent.  pyzmq's callback sends a message
 to a Python thread of its own, which then drops the frame's reference: for every large frame a
 thread wakes up and takes the GIL.  On a bridge server that was 0.2 ms of CPU per AGIPD module
-train, 4 % of all the CPU serving it costs (the rest is the kernel's copy).
+train, 4 % of the CPU that serving the train takes (the rest is mostly the kernel's copy).
 
 Here the callback only sets a flag.  The sender keeps each large frame's buffer (and so its
 owner) until ZeroMQ has set that flag, and lets go of finished ones at its next send or on
@@ -114,8 +114,9 @@ cdef class _Held:
         return True
 
     def __dealloc__(self):
-        # Still held by ZeroMQ (its sender was dropped meanwhile): the buffer and the flag are left
-        # allocated on purpose, since the I/O thread may still read the one and write the other.
+        # A frame ZeroMQ still holds only gets here at interpreter exit (a dropped sender hands its
+        # frames to _orphans): the buffer and the flag are then left allocated on purpose, since
+        # the I/O thread may still read the one and write the other.
         self.release()
 
 
@@ -139,12 +140,12 @@ cdef class ZeroCopySender:
 
     @property
     def held(self) -> int:
-        """Frames ZeroMQ has not finished with (their buffers are kept alive)."""
+        """Frames ZeroMQ has not finished with (their buffers are kept alive); tidies like ``reclaim``."""
         self.reclaim()
         return len(self._held)
 
     def reclaim(self) -> None:
-        """Let go of the buffers of the frames ZeroMQ has finished with."""
+        """Let go of the buffers of the frames ZeroMQ has finished with (not while another thread sends)."""
         cdef Py_ssize_t n = len(_orphans)
         if self._held:
             self._held = [held for held in self._held if not (<_Held>held).release()]
