@@ -332,9 +332,8 @@ class BridgeServer:
 
     def _send(self, frames: Frames, item: _Queued, wait: bool = True) -> bool:
         """Hand the frames to ZeroMQ; False (nothing done) if a PUSH socket has no ready peer and not ``wait``."""
-        # Never blocks: a REP reply is dropped by ZeroMQ if the requester's queue is full, a
+        # Sends never block: a REP reply is dropped by ZeroMQ if the requester's queue is full, a
         # PUSH without a ready peer waits in poll() below, PUB drops for slow subscribers.
-        flags = zmq.NOBLOCK
         while True:
             if wait and self.sock == "PUSH" and not self._socket.poll(_POLL_MS, zmq.POLLOUT):
                 # No PULL peer ready: hold this train; put() drops from the queue meanwhile.
@@ -344,9 +343,9 @@ class BridgeServer:
                 continue
             try:
                 if self._zero_copy is not None:
-                    self._zero_copy.send_multipart(frames, flags)
+                    self._zero_copy.send_multipart(frames, zmq.NOBLOCK)
                 else:
-                    self._socket.send_multipart(frames, flags=flags, copy=False)
+                    self._socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 if self.sock == "PUB":
                     self._finish(None, 0)
