@@ -161,10 +161,7 @@ class ClientProcess:
     earlier trains), ``ref`` (``karabo_bridge.Client``), ``zmq`` (``RawClient``) and, for
     information, ``zmq reusing memory`` (``RawClient`` with our client's malloc settings).  The
     servers all run in this process, so a client's process-wide settings never reach another
-    kind's client or any server.  A case stops its server before it disconnects the client: a
-    client leaving in the middle of a train while the server's socket is being closed can trip
-    an assertion in libzmq 4.3.5 (session_base.cpp:233, the rest of the half-sent message is gone)
-    and abort the server's process.
+    kind's client or any server.
     """
 
     def __init__(self, kind: str) -> None:

@@ -79,7 +79,6 @@ class BridgeServer:
         self._own_context = context is None
         self._context = context or zmq.Context()
         self._socket = self._context.socket(SOCKET_TYPES[sock])
-        self._socket.linger = 0
         # HWM 1 like the reference: PUB drops for slow subscribers instead of buffering GBs.
         self._socket.sndhwm = hwm
         self._socket.rcvhwm = hwm
@@ -229,7 +228,14 @@ class BridgeServer:
     def stop(self, timeout: float = 2.0, linger: float = 0.0) -> None:
         """Stop the sender thread and close the socket; queued trains are discarded.
 
-        ``linger`` seconds let messages already handed to ZeroMQ reach connected peers.
+        A message already handed to ZeroMQ is never cut off: its peer gets the rest of it or
+        leaves.  libzmq 4.3 aborts the whole process when a peer leaves just after its session
+        was torn down in the middle of a message (``session_base.cpp:233``), which a closing
+        socket's finite linger does to a peer that reads slowly.  So the socket closes with
+        ZeroMQ's infinite linger and, with the server's own context, ZeroMQ finishes in the
+        background; ``linger`` is how many seconds ``stop`` waits for that.  A peer that neither
+        reads nor leaves keeps its last message (``hwm`` trains at most) in ZeroMQ until it does
+        (TCP gives up on an unreachable peer after about 15 minutes).
         """
         with self._cond:
             self._stopping = True
@@ -238,14 +244,17 @@ class BridgeServer:
             self._cond.wait_for(lambda: not self._busy, timeout)
         if self._thread.is_alive():
             self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self._socket.close(linger=int(linger * 1000))
-            if self._own_context:
-                self._context.term()      # ZeroMQ has let go of every frame now
-            if self._zero_copy is not None:
-                self._zero_copy.reclaim()
-        else:
+        if self._thread.is_alive():
             log.warning("bridge server thread on %s did not stop within %.1f s", self.endpoint, timeout)
+            return
+        self._socket.close(linger=-1)
+        if self._own_context:
+            finisher = threading.Thread(target=self._context.term, name=f"bridge-server {self.endpoint} close",
+                                        daemon=True)
+            finisher.start()
+            finisher.join(linger)
+        if self._zero_copy is not None:
+            self._zero_copy.reclaim()     # frames ZeroMQ still holds are kept until it lets go
 
     def __enter__(self) -> "BridgeServer":
         if not self._thread.is_alive():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from pykarabo_bridge import Client, deserialize, serialize
 
 from pykarabo.bridge import BridgeServer
 from tests.bridge.conftest import sample_train
+from tests.bridge.raw_peer import RawPullPeer, train_in_flight
 
 CLIENT_SOCKETS = {"REP": "REQ", "PUB": "SUB", "PUSH": "PULL"}
 
@@ -288,3 +292,46 @@ def test_dealer_peer_like_extra_foam() -> None:
         reply = dealer.recv_multipart()
         ctx.destroy(linger=0)
     assert reply == [b""] + [bytes(f) for f in frames]
+
+
+def test_a_train_in_flight_when_the_server_stops_still_reaches_its_slow_peer() -> None:
+    """stop() neither cuts off the message ZeroMQ is sending to a slow peer nor waits for that peer."""
+    data = np.arange(20_000_000, dtype=np.uint32).astype(np.uint8)
+    server = BridgeServer(0, "PUSH").start()
+    peer = RawPullPeer(server.endpoint)
+    train_in_flight(server, data, tid=7)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0
+    [message] = peer.read_messages(timeout=10)
+    got, metadata = deserialize(message)
+    np.testing.assert_array_equal(got["det"]["data"], data)
+    np.testing.assert_array_equal(got["det"]["tail"], data[:10])
+    assert metadata["det"]["timestamp.tid"] == 7
+
+
+def test_stop_waits_linger_seconds_at_most_for_a_peer_that_neither_reads_nor_leaves() -> None:
+    """ZeroMQ keeps the unsent message in the background until the stuck peer leaves."""
+    server = BridgeServer(0, "PUSH").start()
+    peer = RawPullPeer(server.endpoint)
+    train_in_flight(server, np.ones(20_000_000, np.uint8), tid=1)
+    started = time.monotonic()
+    server.stop(linger=0.3)
+    assert 0.3 <= time.monotonic() - started < 2.0
+    closing = [t for t in threading.enumerate() if t.name == f"bridge-server {server.endpoint} close"]
+    assert len(closing) == 1 and closing[0].is_alive()
+    peer.vanish()
+    closing[0].join(10)
+    assert not closing[0].is_alive()
+
+
+def test_a_peer_vanishing_while_the_server_stops_never_aborts_the_process() -> None:
+    """libzmq 4.3 aborts on a peer leaving just after its session was torn down mid-message.
+
+    A socket closed with linger 0 did that to the stalled peers of this check within about ten
+    rounds; 60 rounds run in a child process, which an abort would end with SIGABRT.
+    """
+    result = subprocess.run([sys.executable, "-m", "tests.bridge.raw_peer", "60", "0.0003"],
+                            cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rounds done: 60" in result.stdout
