@@ -11,6 +11,7 @@ copying, see ``pykarabo._core.zmqsend``), so arrays must not be modified after t
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ SOCKET_TYPES = {"REP": zmq.REP, "PUB": zmq.PUB, "PUSH": zmq.PUSH}
 REQUEST = b"next"
 
 _POLL_MS = 50          # how often blocking loops look at the stop flag
+LOOPBACK_SNDBUF = 256 * 1024   # bytes, see BridgeServer; the kernel doubles it
 _RATE_WINDOW = 2.0     # seconds over which rate and data_rate are averaged
 
 Frames = Sequence[bytes | memoryview]
@@ -54,6 +56,19 @@ def normalize_endpoint(endpoint: str | int) -> str:
     return endpoint
 
 
+def is_loopback(endpoint: str) -> bool:
+    """Whether a ZeroMQ TCP endpoint is bound to a loopback address (or the ``lo`` interface)."""
+    if not endpoint.startswith("tcp://"):
+        return False
+    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost", "lo"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class BridgeServer:
     """Serve trains to Karabo Bridge clients (``karabo_bridge.Client``, the C++ client, EXtra-foam).
 
@@ -61,11 +76,17 @@ class BridgeServer:
     is ``'2.2'`` or ``'1.0'``.  Counters (``trains_sent``, ``trains_dropped``, ``bytes_sent``,
     ``bad_requests``) and rates (``rate`` in trains/s, ``data_rate`` in bytes/s) are attributes.
     ``curve_secret_key`` (Z85) turns on ZeroMQ CURVE encryption; clients then need the public key.
+
+    ``sndbuf`` is the TCP send buffer in bytes (0: the kernel's autotuning, up to 4 MiB on Linux).
+    By default it is ``LOOPBACK_SNDBUF`` for a loopback endpoint and autotuning elsewhere: with
+    less data in flight the client copies each part out of the kernel while it is still in the
+    CPU's cache.  On loopback that serves 1.2-1.5 times the trains/s of autotuning (AGIPD module
+    and 1M trains, all three patterns); over a network, autotuning keeps long links full.
     """
 
     def __init__(self, endpoint: str | int = 0, sock: str = "REP", *, protocol_version: str = "2.2",
                  maxlen: int = 10, dummy_timestamps: bool = False, curve_secret_key: str | bytes | None = None,
-                 context: zmq.Context | None = None, hwm: int = 1) -> None:
+                 context: zmq.Context | None = None, hwm: int = 1, sndbuf: int | None = None) -> None:
         if sock not in SOCKET_TYPES:
             raise ValueError(f"Unsupported socket type: {sock} (use REP, PUB or PUSH)")
         if protocol_version not in PROTOCOL_VERSIONS:
@@ -82,12 +103,17 @@ class BridgeServer:
         # HWM 1 like the reference: PUB drops for slow subscribers instead of buffering GBs.
         self._socket.sndhwm = hwm
         self._socket.rcvhwm = hwm
+        endpoint = normalize_endpoint(endpoint)
+        if sndbuf is None:
+            sndbuf = LOOPBACK_SNDBUF if is_loopback(endpoint) else 0
+        if sndbuf > 0:
+            self._socket.sndbuf = sndbuf
         if curve_secret_key is not None:
             self._socket.curve_server = True
             self._socket.curve_secretkey = (curve_secret_key.encode("ascii")
                                             if isinstance(curve_secret_key, str) else curve_secret_key)
         try:
-            self._socket.bind(normalize_endpoint(endpoint))
+            self._socket.bind(endpoint)
         except zmq.ZMQError:
             self._socket.close()
             if self._own_context:

@@ -14,6 +14,7 @@ import zmq
 from pykarabo_bridge import Client, deserialize, serialize
 
 from pykarabo.bridge import BridgeServer
+from pykarabo.bridge.server import LOOPBACK_SNDBUF, is_loopback
 from tests.bridge.conftest import sample_train
 from tests.bridge.raw_peer import RawPullPeer, train_in_flight
 
@@ -335,3 +336,27 @@ def test_a_peer_vanishing_while_the_server_stops_never_aborts_the_process() -> N
                             cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rounds done: 60" in result.stdout
+
+
+@pytest.mark.parametrize(("endpoint", "loopback"), [
+    ("tcp://127.0.0.1:*", True), ("tcp://127.0.0.2:4545", True), ("tcp://localhost:4545", True),
+    ("tcp://[::1]:4545", True), ("tcp://lo:4545", True), ("tcp://0.0.0.0:4545", False),
+    ("tcp://*:4545", False), ("tcp://10.1.2.3:4545", False), ("tcp://eth0:4545", False),
+    ("ipc:///tmp/bridge", False), ("inproc://bridge", False)])
+def test_loopback_endpoints_are_recognised(endpoint: str, loopback: bool) -> None:
+    assert is_loopback(endpoint) is loopback
+
+
+def test_the_send_buffer_is_small_on_loopback_and_autotuned_elsewhere() -> None:
+    """On loopback a small buffer keeps the data in cache; elsewhere the kernel's autotuning stays."""
+    with BridgeServer(0, "PUSH") as server:
+        assert server._socket.sndbuf == LOOPBACK_SNDBUF
+    with BridgeServer("tcp://0.0.0.0:*", "PUSH") as server:
+        assert server._socket.sndbuf == -1        # ZeroMQ leaves the OS default alone
+    with BridgeServer(0, "PUSH", sndbuf=0) as server:
+        assert server._socket.sndbuf == -1
+    with BridgeServer(0, "PUSH", sndbuf=1 << 20) as server, \
+            Client(server.endpoint, sock="PULL", timeout=5) as client:
+        assert server._socket.sndbuf == 1 << 20
+        data, _ = receive(client, server, "PUSH")
+    assert_same(data, deserialize(serialize(*sample_train()))[0])
