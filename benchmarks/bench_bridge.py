@@ -15,6 +15,8 @@ other in time), shown with its interquartile range:
 * ``zmq``          raw pyzmq moving the frames of the same message, serialized once, not decoded
 * ``zmq reusing memory``  the same with our client's malloc settings in the receiving process
                    (information: it shows how much of our client's lead is that setting)
+* ``zmq small sndbuf``  raw pyzmq with the TCP send buffer our server uses on loopback
+                   (information: it shows how much of our server's lead is that setting)
 
 Every client runs in a process of its own, as a user's analysis does (``ClientProcess``); the
 servers run in this one.  Our client keeps the memory of received trains for the next ones
@@ -53,6 +55,7 @@ from pykarabo_bridge.memory import keep_freed_blocks
 
 from pykarabo import Hash
 from pykarabo.bridge import BridgeServer, PipelineBridge
+from pykarabo.bridge.server import LOOPBACK_SNDBUF
 from pykarabo.bridge.simulation import Simulator, serve_simulation
 from pykarabo.pipeline import OutputChannel
 
@@ -224,12 +227,14 @@ def case_reference(train: tuple[dict, dict], n: int, pattern: str, client: Clien
         client.disconnect()
 
 
-def case_zmq(train: tuple[dict, dict], n: int, pattern: str, client: ClientProcess) -> float:
+def case_zmq(train: tuple[dict, dict], n: int, pattern: str, client: ClientProcess, sndbuf: int = 0) -> float:
     """Raw pyzmq moving the already encoded frames (HWM 1 like the bridge) to a raw client."""
     frames = serialize(*train)
     ctx = zmq.Context()
     server = ctx.socket(SERVER_ZMQ[pattern])
     server.sndhwm = server.rcvhwm = 1
+    if sndbuf:
+        server.sndbuf = sndbuf
     port = server.bind_to_random_port("tcp://127.0.0.1")
 
     def serve() -> None:
@@ -516,7 +521,7 @@ def summarize(runs: dict[str, list[float]], ratios: tuple[tuple[str, str], ...])
 # -- main -------------------------------------------------------------------------------------------
 
 TRANSFER_RATIOS = (("ours->ours", "zmq"), ("ours->ours", "ref->ref"), ("ours->ref", "ref->ref"),
-                   ("ours->ours", "zmq reusing memory"))
+                   ("ours->ours", "zmq reusing memory"), ("ours->ours", "zmq small sndbuf"))
 CLIENT_KINDS = ("ours", "ref", "zmq", "zmq reusing memory")
 PIPELINE_RATIOS = (("pipeline", "zmq relay"), ("pipeline", "zmq PUSH"))
 
@@ -551,7 +556,8 @@ def measure_with(args: argparse.Namespace, sizes: dict, clients: dict[str, Clien
         for pattern in ("REP", "PUSH", "PUB"):
             cases = {"ours->ours": partial(case_ours, train, n, pattern, clients["ours"]),
                      "zmq": partial(case_zmq, train, n, pattern, clients["zmq"]),
-                     "zmq reusing memory": partial(case_zmq, train, n, pattern, clients["zmq reusing memory"])}
+                     "zmq reusing memory": partial(case_zmq, train, n, pattern, clients["zmq reusing memory"]),
+                     "zmq small sndbuf": partial(case_zmq, train, n, pattern, clients["zmq"], LOOPBACK_SNDBUF)}
             if karabo_bridge is not None:
                 cases["ours->ref"] = partial(case_ours, train, n, pattern, clients["ref"])
                 cases["ref->ref"] = partial(case_reference, train, n, pattern, clients["ref"])
@@ -616,6 +622,8 @@ def targets(results: dict) -> list[dict]:
             ratio(f"{label} {pattern}", "ours->ref/ref->ref", ratios.get("ours->ref/ref->ref"), 1.0)
             ratio(f"{label} {pattern}", "ours->ours/zmq reusing memory", ratios["ours->ours/zmq reusing memory"],
                   None, "raw pyzmq with our client's malloc settings, for information")
+            ratio(f"{label} {pattern}", "ours->ours/zmq small sndbuf", ratios["ours->ours/zmq small sndbuf"],
+                  None, "raw pyzmq with our server's loopback send buffer, for information")
         pipe = res["pipeline"]["ratios"]
         ratio(f"{label} pipeline->bridge->client", "pipeline/zmq relay", pipe["pipeline/zmq relay"], 0.8)
         ratio(f"{label} pipeline->bridge->client", "pipeline/zmq PUSH one hop", pipe["pipeline/zmq PUSH"], None,
