@@ -80,8 +80,9 @@ class BridgeServer:
     ``sndbuf`` is the TCP send buffer in bytes (0: the kernel's autotuning, up to 4 MiB on Linux).
     By default it is ``LOOPBACK_SNDBUF`` for a loopback endpoint and autotuning elsewhere: with
     less data in flight the client copies each part out of the kernel while it is still in the
-    CPU's cache.  On loopback that serves 1.2-1.5 times the trains/s of autotuning (AGIPD module
-    and 1M trains, all three patterns); over a network, autotuning keeps long links full.
+    CPU's cache.  On loopback that served 1.2-1.5 times the AGIPD module trains/s of autotuning in
+    all three patterns; with 1M trains the client's own allocation of each train sets the pace
+    (1.0-1.15 times).  Over a network, autotuning keeps long links full.
     """
 
     def __init__(self, endpoint: str | int = 0, sock: str = "REP", *, protocol_version: str = "2.2",
